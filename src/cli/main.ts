@@ -1,9 +1,11 @@
-/** `minke` command line: dispatches to one sub-command per file. */
+/** `minke` command line: one sub-command per file, loaded only when used. */
 const usage = `minke — DeepSeek-V4 family inference in TypeScript
 
 usage:
-  minke info MODEL          print architecture, tensors, formats and memory needs of a model file
-  minke bench kernels       measure kernel throughput against this machine's memory bandwidth
+  minke info MODEL [--tensors]   what a model file holds: metadata, tensors, bytes per storage type
+  minke bench kernels            kernel throughput against this machine's memory bandwidth
+
+MODEL is a .gguf file, a .safetensors file, or a Hugging Face model directory.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -15,11 +17,21 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       process.stdout.write(usage);
       return 0;
+    case 'info':
+      return (await import('./info.js')).infoCommand(rest);
+    case 'bench':
+      return (await import('../../bench/main.js')).benchCommand(rest);
     default:
       process.stderr.write(`minke: unknown command ${JSON.stringify(cmd)}\n\n${usage}`);
-      void rest;
       return 2;
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  // Bad input is reported as one clear line, not a stack trace.
+  process.stderr.write(`minke: ${err instanceof Error ? err.message : String(err)}\n`);
+  if (process.env.MINKE_DEBUG) console.error(err);
+  process.exitCode = 1;
+}

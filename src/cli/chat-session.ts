@@ -1,0 +1,127 @@
+/**
+ * One conversation with a loaded model: messages rendered by the chat template (or, raw, each
+ * input completed as it is), the sequence's evaluated prefix reused from turn to turn, sampling
+ * settings that `/set` can change.
+ */
+import { ChatTemplate, type ChatMessage } from '../chat/template.js';
+import { promptOpensReasoning } from '../chat/reasoning.js';
+import { generateText, type GenerationResult } from '../engine/generate.js';
+import { Sampler, DEFAULT_SAMPLING, type SamplingOptions } from '../engine/sampler.js';
+import { TrackedSequence } from '../engine/tracked-sequence.js';
+import type { LanguageModel } from '../models/model.js';
+import { AnswerPrinter, type Out } from './display.js';
+
+export interface Settings extends Required<Pick<SamplingOptions, 'temperature' | 'topK' | 'topP' | 'minP' | 'repeatPenalty' | 'seed'>> {
+  /** Most tokens per answer; Infinity = until the context is full. */
+  maxTokens: number;
+}
+
+/** `/set` names (llama.cpp / ollama spelling) → Settings keys. */
+const SETTING_NAMES: Record<string, keyof Settings> = {
+  temperature: 'temperature', top_k: 'topK', top_p: 'topP', min_p: 'minP',
+  repeat_penalty: 'repeatPenalty', seed: 'seed', max_tokens: 'maxTokens',
+};
+
+export function defaultSettings(): Settings {
+  const d = DEFAULT_SAMPLING;
+  return { temperature: d.temperature, topK: d.topK, topP: d.topP, minP: d.minP, repeatPenalty: d.repeatPenalty, seed: d.seed, maxTokens: Infinity };
+}
+
+export interface SessionOptions {
+  /** Plain completion of each input, no template and no history. */
+  readonly raw: boolean;
+  readonly settings: Settings;
+  readonly stop: readonly string[];
+  readonly system?: string;
+  readonly contextLength?: number;
+}
+
+export class ChatSession {
+  readonly tracked: TrackedSequence;
+  readonly template: ChatTemplate;
+  readonly settings: Settings;
+  messages: ChatMessage[] = [];
+  system?: string;
+  last?: GenerationResult;
+  private sampler: Sampler;
+
+  constructor(readonly model: LanguageModel, private readonly opts: SessionOptions) {
+    this.settings = { ...opts.settings };
+    this.sampler = new Sampler(this.settings);
+    this.system = opts.system;
+    this.template = new ChatTemplate(model.tokenizer);
+    this.tracked = new TrackedSequence(model.newSequence({ contextLength: opts.contextLength }));
+  }
+
+  /** Prompt ids for `user` after the conversation so far, and whether the output starts inside reasoning. */
+  prompt(user: string): { ids: number[]; opensReasoning: boolean; documentStart: boolean } {
+    const tok = this.model.tokenizer;
+    if (this.opts.raw) return { ids: tok.encode(user, { parseSpecial: true }), opensReasoning: false, documentStart: user === '' };
+    const text = this.template.render(this.turn(user));
+    return { ids: this.template.encode(text), opensReasoning: promptOpensReasoning(text), documentStart: text === '' };
+  }
+
+  /**
+   * Generates the answer to `user`, printing it through an AnswerPrinter on `out`/`err`, and
+   * records the turn (only the answer part; templates drop earlier reasoning anyway).
+   */
+  async send(user: string, out: Out, err: Out, signal?: AbortSignal): Promise<GenerationResult> {
+    const { ids, opensReasoning, documentStart } = this.prompt(user);
+    const printer = new AnswerPrinter(out, err, { splitReasoning: !this.opts.raw, startInReasoning: opensReasoning });
+    const todo = this.tracked.prepare(ids);
+    const history = this.tracked.tokens.slice();
+    let result: GenerationResult;
+    try {
+      result = await generateText(this.tracked.seq, this.model.tokenizer, todo, {
+        sampler: this.sampler,
+        maxTokens: this.settings.maxTokens,
+        stop: this.opts.stop,
+        signal,
+        history,
+        stripLeadingSpace: documentStart,
+      }, (t) => printer.write(t));
+    } catch (e) {
+      // A failed turn leaves no partial state behind.
+      this.tracked.clear();
+      throw e;
+    }
+    const parts = printer.end();
+    this.tracked.commit([...todo, ...result.tokens]);
+    if (!this.opts.raw) {
+      this.messages = [...this.turn(user).filter((m) => m.role !== 'system'),
+        { role: 'assistant', content: parts.answer, ...(parts.reasoning ? { reasoning_content: parts.reasoning } : {}) }];
+    }
+    this.last = result;
+    return result;
+  }
+
+  clear(): void {
+    this.messages = [];
+    this.tracked.clear();
+  }
+
+  /** `/set NAME VALUE`; returns the line to show. */
+  set(name: string, value: string): string {
+    const key = SETTING_NAMES[name];
+    if (!key) throw new Error(`unknown setting ${JSON.stringify(name)}: one of ${Object.keys(SETTING_NAMES).join(', ')}`);
+    const v = value === 'inf' || value === 'none' ? Infinity : Number(value);
+    if (value.trim() === '' || Number.isNaN(v) || (key !== 'maxTokens' && !Number.isFinite(v))) throw new Error(`${name} needs a number, got ${JSON.stringify(value)}`);
+    const next = { ...this.settings, [key]: v };
+    this.sampler = new Sampler(next); // validates
+    this.settings[key] = v;
+    return `${name} = ${v}`;
+  }
+
+  describeSettings(): string {
+    return Object.entries(SETTING_NAMES).map(([n, k]) => `  ${n} = ${this.settings[k]}`).join('\n') + '\n';
+  }
+
+  close(): void {
+    this.tracked.seq.free();
+  }
+
+  private turn(user: string): ChatMessage[] {
+    const sys: ChatMessage[] = this.system ? [{ role: 'system', content: this.system }] : [];
+    return [...sys, ...this.messages, { role: 'user', content: user }];
+  }
+}

@@ -1,0 +1,472 @@
+/**
+ * The CPU backend: tensors in one shared WebAssembly.Memory (heap.ts), ops run by the WASM SIMD
+ * kernels, split over a worker pool (pool.ts). Ops run to completion before they return.
+ */
+import { byteSize, type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
+import { dequantizeRow } from '../../tensor/quant-gguf.js';
+import {
+  type AttentionOptions, type Backend, formatOf, numel, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
+  type WeightSpec,
+} from '../backend.js';
+import { WasmHeap } from './heap.js';
+import { ACT_QUANTIZERS } from './kernels-quant.js';
+import { defaultThreads, WorkerPool } from './pool.js';
+import { type ActQuantizer, MATRIX_KERNELS, type MatrixKernel } from './registry.js';
+import { kernelImports, kernelModule } from './wasm-module.js';
+
+export interface CpuBackendOptions {
+  /** Threads including the caller; default MINKE_THREADS, else os.availableParallelism(). */
+  readonly threads?: number;
+  /**
+   * Smallest jobs worth splitting between threads: matrix weights of `matrixBytes`, row ops on
+   * `opElements` values (default 256 KiB and 32768; smaller jobs cost less than a dispatch).
+   * Tests set both to 0 to send every job through the pool.
+   */
+  readonly parallelMin?: { readonly matrixBytes?: number; readonly opElements?: number };
+}
+
+export class CpuTensor implements Tensor {
+  constructor(
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    /** Byte offset in the backend's memory. */
+    readonly ptr: number,
+    readonly byteLength: number,
+    /** Allocated by the backend (freeable), as opposed to a view. */
+    readonly owned: boolean,
+    readonly scale?: TensorScale,
+  ) {}
+}
+
+/** Bytes of a `dtype` tensor of `shape`, or an error naming it. */
+function bytesOf(dtype: DType, shape: readonly number[], what: string): number {
+  for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: bad shape [${shape.join(', ')}]`);
+  const n = byteSize(dtype, numel(shape));
+  if (n === undefined) throw new Error(`${what}: [${shape.join(', ')}] is not a whole number of ${dtype} blocks`);
+  return n;
+}
+
+/** Shape of the scale tensor of a [rows, cols] weight in `format`. */
+export function scaleShape(format: WeightFormat, rows: number, cols: number): [number, number] {
+  const s = format.scale!;
+  return [Math.ceil(rows / s.rows), Math.ceil(cols / s.cols)];
+}
+
+export class CpuBackend implements Backend {
+  readonly name = 'cpu';
+  readonly heap: WasmHeap;
+  readonly pool: WorkerPool;
+  private readonly kernels: Map<string, MatrixKernel>;
+  private readonly quantizers: Map<string, ActQuantizer>;
+  private scratchPtr = 0;
+  private scratchBytes = 0;
+  private opThreads: number;
+  private readonly minMatrixBytes: number;
+  private readonly minOpElements: number;
+
+  private constructor(heap: WasmHeap, pool: WorkerPool, opts: CpuBackendOptions) {
+    this.heap = heap;
+    this.pool = pool;
+    this.kernels = new Map(MATRIX_KERNELS.map((k) => [formatName(k.format), k]));
+    this.quantizers = new Map(ACT_QUANTIZERS.map((q) => [q.act, q]));
+    this.opThreads = pool.threads;
+    this.minMatrixBytes = opts.parallelMin?.matrixBytes ?? 1 << 18;
+    this.minOpElements = opts.parallelMin?.opElements ?? 1 << 15;
+  }
+
+  static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
+    const threads = defaultThreads(opts.threads);
+    // The module's static data ends at __heap_base: ask a throwaway instance where that is.
+    const probe = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+    const heapBase = (new WebAssembly.Instance(kernelModule(), kernelImports(probe)).exports.heap_base as () => number)();
+    const heap = new WasmHeap(heapBase);
+    const pool = await WorkerPool.create(heap, threads);
+    return new CpuBackend(heap, pool, opts);
+  }
+
+  /** Threads the ops use: at most the pool's. */
+  get threads(): number { return this.opThreads; }
+
+  /** Lets ops use only `n` of the pool's threads (benchmarks compare thread counts this way). */
+  setThreads(n: number): void {
+    if (!Number.isInteger(n) || n < 1 || n > this.pool.threads) throw new Error(`setThreads: ${n} is not from 1 to ${this.pool.threads}`);
+    this.opThreads = n;
+  }
+
+  /** The matrix kernel for a weight's format, or an error listing the supported ones. */
+  kernelFor(w: Tensor): MatrixKernel {
+    const name = formatName(formatOf(w));
+    const k = this.kernels.get(name);
+    if (!k) throw new Error(`no CPU matrix kernel for weight format ${name} (have: ${[...this.kernels.keys()].join(', ')})`);
+    return k;
+  }
+
+  // ---- memory ----------------------------------------------------------------------------------
+
+  /** The CpuTensor behind a handle, checked to come from a CPU backend. */
+  t(x: Tensor, what = 'tensor'): CpuTensor {
+    if (!(x instanceof CpuTensor)) throw new Error(`${what} is not a CPU backend tensor`);
+    return x;
+  }
+
+  alloc(dtype: DType, shape: readonly number[], what = `${dtype} [${shape.join(', ')}]`): Tensor {
+    const t = this.allocRaw(dtype, shape, what);
+    new Uint8Array(this.heap.buffer, t.ptr, t.byteLength).fill(0);
+    return t;
+  }
+
+  private allocRaw(dtype: DType, shape: readonly number[], what: string, scale?: TensorScale): CpuTensor {
+    const bytes = bytesOf(dtype, shape, what);
+    return new CpuTensor(dtype, [...shape], this.heap.alloc(bytes, what), bytes, true, scale);
+  }
+
+  allocWeight(format: WeightFormat, shape: readonly [number, number], what = `${formatName(format)} [${shape.join(', ')}]`): Tensor {
+    return this.allocWeightRaw(format, shape, what, true);
+  }
+
+  private allocWeightRaw(format: WeightFormat, shape: readonly [number, number], what: string, zero: boolean): CpuTensor {
+    const [rows, cols] = shape;
+    let scale: TensorScale | undefined;
+    if (format.scale) {
+      const st = this.allocRaw(format.scale.dtype, scaleShape(format, rows, cols), `${what} scales`);
+      scale = { tensor: st, rows: format.scale.rows, cols: format.scale.cols };
+    }
+    const t = this.allocRaw(format.dtype, shape, what, scale);
+    if (zero) {
+      new Uint8Array(this.heap.buffer, t.ptr, t.byteLength).fill(0);
+      if (scale) { const s = this.t(scale.tensor); new Uint8Array(this.heap.buffer, s.ptr, s.byteLength).fill(0); }
+    }
+    return t;
+  }
+
+  free(x: Tensor): void {
+    const t = this.t(x);
+    if (!t.owned) throw new Error('free: this tensor is a view; free the tensor it views');
+    this.heap.free(t.ptr);
+    if (t.scale) this.heap.free(this.t(t.scale.tensor).ptr);
+  }
+
+  view(x: Tensor, offset: number, shape: readonly number[]): Tensor {
+    const t = this.t(x);
+    if (t.scale) throw new Error('view: a scaled weight can only be sliced by rows(); use rows(t, row0, row1)');
+    const start = byteSize(t.dtype, offset);
+    if (!Number.isInteger(offset) || offset < 0 || start === undefined) {
+      throw new Error(`view: offset ${offset} is not a whole number of ${t.dtype} blocks`);
+    }
+    const bytes = bytesOf(t.dtype, shape, 'view');
+    if (start + bytes > t.byteLength) {
+      throw new Error(`view: [${shape.join(', ')}] at element ${offset} overruns a tensor of [${t.shape.join(', ')}]`);
+    }
+    return new CpuTensor(t.dtype, [...shape], t.ptr + start, bytes, false);
+  }
+
+  rows(x: Tensor, row0: number, row1: number): Tensor {
+    const t = this.t(x);
+    if (t.shape.length !== 2) throw new Error(`rows: needs a 2-D tensor, got [${t.shape.join(', ')}]`);
+    const [rows, cols] = t.shape;
+    if (!(Number.isInteger(row0) && Number.isInteger(row1) && row0 >= 0 && row0 < row1 && row1 <= rows)) {
+      throw new Error(`rows: bad range [${row0}, ${row1}) of ${rows} rows`);
+    }
+    const rb = rowBytes(t.dtype, cols);
+    let scale: TensorScale | undefined;
+    if (t.scale) {
+      const tr = t.scale.rows;
+      if (row0 % tr !== 0 || (row1 % tr !== 0 && row1 !== rows)) {
+        throw new Error(`rows: [${row0}, ${row1}) does not follow the ${tr}-row scale tiles`);
+      }
+      const st = this.t(t.scale.tensor);
+      const srb = rowBytes(st.dtype, st.shape[1]);
+      const s0 = row0 / tr, s1 = Math.ceil(row1 / tr);
+      scale = { ...t.scale, tensor: new CpuTensor(st.dtype, [s1 - s0, st.shape[1]], st.ptr + s0 * srb, (s1 - s0) * srb, false) };
+    }
+    return new CpuTensor(t.dtype, [row1 - row0, cols], t.ptr + row0 * rb, (row1 - row0) * rb, false, scale);
+  }
+
+  /** A live view of a tensor's bytes (shared memory is never detached, so it stays valid). */
+  bytes(x: Tensor): Uint8Array {
+    const t = this.t(x);
+    return new Uint8Array(this.heap.buffer, t.ptr, t.byteLength);
+  }
+
+  /** A live Float32Array over an f32 tensor. */
+  f32(x: Tensor): Float32Array {
+    const t = this.t(x);
+    if (t.dtype !== 'f32') throw new Error(`expected an f32 tensor, got ${t.dtype}`);
+    return new Float32Array(this.heap.buffer, t.ptr, t.byteLength / 4);
+  }
+
+  upload(x: Tensor, data: ArrayBufferView): void {
+    const t = this.t(x);
+    if (data.byteLength !== t.byteLength) {
+      throw new Error(`upload: ${data.byteLength} bytes for a ${t.dtype} [${t.shape.join(', ')}] tensor of ${t.byteLength} bytes`);
+    }
+    this.bytes(t).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  async download(x: Tensor): Promise<Float32Array> { return this.f32(x).slice(); }
+
+  async downloadBytes(x: Tensor): Promise<Uint8Array> { return this.bytes(x).slice(); }
+
+  async load(src: WeightSource, name: string, dtype: DType, shape: readonly number[]): Promise<Tensor> {
+    const t = this.allocRaw(dtype, shape, name);
+    try {
+      await this.readInto(src, name, t);
+    } catch (err) {
+      this.free(t);
+      throw err;
+    }
+    return t;
+  }
+
+  async loadWeight(src: WeightSource, spec: WeightSpec): Promise<Tensor> {
+    if (spec.format.scale && !spec.scaleName) throw new Error(`${spec.name}: format ${formatName(spec.format)} needs scaleName`);
+    const t = this.allocWeightRaw(spec.format, spec.shape, spec.name, false);
+    try {
+      await this.readInto(src, spec.name, t);
+      if (t.scale) await this.readInto(src, spec.scaleName!, this.t(t.scale.tensor));
+    } catch (err) {
+      this.free(t);
+      throw err;
+    }
+    return t;
+  }
+
+  /** Reads a tensor's bytes straight into its block of memory (no intermediate copy). */
+  private async readInto(src: WeightSource, name: string, t: CpuTensor): Promise<void> {
+    const got = await src.read(name, this.bytes(t));
+    if (got instanceof Uint8Array && got.length !== t.byteLength) {
+      throw new Error(`${name}: the source holds ${got.length} bytes, but ${t.dtype} [${t.shape.join(', ')}] is ${t.byteLength}`);
+    }
+  }
+
+  /** A scratch block of at least `bytes`, reused between ops (contents are the caller's until the next op). */
+  scratch(bytes: number): number {
+    if (bytes > this.scratchBytes) {
+      if (this.scratchBytes) this.heap.free(this.scratchPtr);
+      this.scratchBytes = Math.max(bytes, 2 * this.scratchBytes, 4096);
+      this.scratchPtr = this.heap.alloc(this.scratchBytes, 'backend scratch');
+    }
+    return this.scratchPtr;
+  }
+
+  // ---- matrix ops ------------------------------------------------------------------------------
+
+  /** Validates W [rows, k] and returns its kernel, the pointers, and the row alignment. */
+  private matrix(op: string, wt: Tensor) {
+    const w = this.t(wt, `${op}: w`);
+    if (w.shape.length !== 2) throw new Error(`${op}: weight must be 2-D, got [${w.shape.join(', ')}]`);
+    const kernel = this.kernelFor(w);
+    const [rows, k] = w.shape;
+    const scalePtr = w.scale ? this.t(w.scale.tensor).ptr : 0;
+    // Chunks follow tall scale tiles, so a thread reads each tile's scales once.
+    const align = w.scale && w.scale.rows > 4 ? Math.max(4, w.scale.rows) : 4;
+    return { w, kernel, rows, k, scalePtr, align, threads: w.byteLength >= this.minMatrixBytes ? this.threads : 1 };
+  }
+
+  /** Pointer to `n` activation rows of length k in the kernel's activation type (quantised into scratch when needed). */
+  private activation(op: string, kernel: MatrixKernel, x: CpuTensor, k: number, n: number): number {
+    if (kernel.act === 'f32') return x.ptr;
+    const q = this.quantizers.get(kernel.act);
+    if (!q) throw new Error(`${op}: no activation quantizer ${kernel.act} for ${formatName(kernel.format)}`);
+    if (k % q.blockElems !== 0) throw new Error(`${op}: k = ${k} is not a multiple of the ${q.act} block (${q.blockElems})`);
+    const rowBytesQ = (k / q.blockElems) * q.blockBytes;
+    const out = this.scratch(n * rowBytesQ);
+    const fn = this.pool.exports[q.wasm] as (x: number, out: number, k: number) => void;
+    for (let t = 0; t < n; t++) fn(x.ptr + t * k * 4, out + t * rowBytesQ, k);
+    return out;
+  }
+
+  matvec(wt: Tensor, xt: Tensor, yt: Tensor): void {
+    const m = this.matrix('matvec', wt);
+    const x = this.f32Tensor('matvec: x', xt, m.k), y = this.f32Tensor('matvec: y', yt, m.rows);
+    const xp = this.activation('matvec', m.kernel, x, m.k, 1);
+    this.pool.run(m.kernel.wasm.matvec, [m.w.ptr, m.scalePtr, xp, y.ptr, m.k], m.rows, m.align, m.threads);
+  }
+
+  matmul(wt: Tensor, xt: Tensor, yt: Tensor): void {
+    const m = this.matrix('matmul', wt);
+    const x = this.t(xt, 'matmul: x');
+    if (x.dtype !== 'f32' || numel(x.shape) % m.k !== 0 || numel(x.shape) === 0) {
+      throw new Error(`matmul: x must be f32 [n, ${m.k}], got ${x.dtype} [${x.shape.join(', ')}]`);
+    }
+    const n = numel(x.shape) / m.k;
+    const y = this.f32Tensor('matmul: y', yt, n * m.rows);
+    const xp = this.activation('matmul', m.kernel, x, m.k, n);
+    this.pool.run(m.kernel.wasm.matmul, [m.w.ptr, m.scalePtr, xp, y.ptr, m.k, n, m.rows], m.rows, m.align, m.threads);
+  }
+
+  /** An f32 tensor of exactly `elems` elements. */
+  private f32Tensor(what: string, x: Tensor, elems: number): CpuTensor {
+    const t = this.t(x, what);
+    if (t.dtype !== 'f32' || numel(t.shape) !== elems) {
+      throw new Error(`${what} must be f32 with ${elems} elements, got ${t.dtype} [${t.shape.join(', ')}]`);
+    }
+    return t;
+  }
+
+  // ---- row ops ---------------------------------------------------------------------------------
+
+  /** Rows and row length of an f32 tensor (its last dimension). */
+  private rowsOf(what: string, x: Tensor): { t: CpuTensor; n: number; d: number } {
+    const t = this.t(x, what);
+    if (t.dtype !== 'f32') throw new Error(`${what} must be f32, got ${t.dtype}`);
+    const d = t.shape.length ? t.shape[t.shape.length - 1] : 1;
+    return { t, n: d ? numel(t.shape) / d : 0, d };
+  }
+
+  private same(what: string, a: { n: number; d: number }, b: Tensor): CpuTensor {
+    return this.f32Tensor(what, b, a.n * a.d);
+  }
+
+  private runRows(kernel: string, args: number[], rows: number, elems: number): void {
+    this.pool.run(kernel, args, rows, 1, elems >= this.minOpElements ? this.threads : 1);
+  }
+
+  rmsnorm(xt: Tensor, wt: Tensor | null, yt: Tensor, eps: number): void {
+    const x = this.rowsOf('rmsnorm: x', xt);
+    const y = this.same('rmsnorm: y', x, yt);
+    const w = wt ? this.f32Tensor('rmsnorm: weight', wt, x.d).ptr : 0;
+    this.runRows('rmsnorm_f32', [x.t.ptr, w, y.ptr, x.d, eps], x.n, x.n * x.d);
+  }
+
+  rope(xt: Tensor, freqs: Float32Array, positions: ArrayLike<number>, o: RopeOptions): void {
+    const x = this.t(xt, 'rope: x');
+    const ropeDim = o.ropeDim ?? o.headDim;
+    const width = o.heads * o.headDim;
+    if (x.dtype !== 'f32' || width <= 0 || numel(x.shape) % width !== 0) {
+      throw new Error(`rope: x must be f32 [n, ${o.heads}·${o.headDim}], got ${x.dtype} [${x.shape.join(', ')}]`);
+    }
+    if (!(ropeDim > 0 && ropeDim % 2 === 0 && ropeDim <= o.headDim)) throw new Error(`rope: ropeDim ${ropeDim} must be even and ≤ headDim ${o.headDim}`);
+    if (freqs.length !== ropeDim / 2) throw new Error(`rope: ${freqs.length} frequencies for ropeDim ${ropeDim} (need ${ropeDim / 2})`);
+    const n = numel(x.shape) / width;
+    if (positions.length !== n) throw new Error(`rope: ${positions.length} positions for ${n} tokens`);
+    const fp = this.scratch(freqs.byteLength + 64 + 4 * n);
+    const pp = fp + Math.ceil(freqs.byteLength / 64) * 64;
+    new Float32Array(this.heap.buffer, fp, freqs.length).set(freqs);
+    const pv = new Int32Array(this.heap.buffer, pp, n);
+    for (let i = 0; i < n; i++) {
+      const p = positions[i];
+      if (!Number.isInteger(p) || p < 0 || p > 0x7fffffff) throw new Error(`rope: position ${p} is not a non-negative integer`);
+      pv[i] = p;
+    }
+    this.runRows('rope_f32', [x.ptr, fp, pp, o.heads, o.headDim, ropeDim, o.layout === 'neox' ? 1 : 0, o.inverse ? 1 : 0],
+      n, n * o.heads * ropeDim * 4);
+  }
+
+  softmax(xt: Tensor, yt: Tensor, scale = 1): void {
+    const x = this.rowsOf('softmax: x', xt);
+    const y = this.same('softmax: y', x, yt);
+    this.runRows('softmax_f32', [x.t.ptr, y.ptr, x.d, scale], x.n, x.n * x.d);
+  }
+
+  silu(xt: Tensor, yt: Tensor): void {
+    const x = this.rowsOf('silu: x', xt);
+    const y = this.same('silu: y', x, yt);
+    this.runRows('silu_f32', [x.t.ptr, y.ptr, x.d], x.n, x.n * x.d);
+  }
+
+  swiglu(gt: Tensor, ut: Tensor, yt: Tensor, limit = 0): void {
+    const g = this.rowsOf('swiglu: g', gt);
+    const u = this.same('swiglu: u', g, ut), y = this.same('swiglu: y', g, yt);
+    this.runRows('swiglu_f32', [g.t.ptr, u.ptr, y.ptr, g.d, limit], g.n, g.n * g.d);
+  }
+
+  add(a: Tensor, b: Tensor, y: Tensor): void { this.binary('add', a, b, y); }
+  mul(a: Tensor, b: Tensor, y: Tensor): void { this.binary('mul', a, b, y); }
+
+  private binary(op: 'add' | 'mul', at: Tensor, bt: Tensor, yt: Tensor): void {
+    const a = this.rowsOf(`${op}: a`, at);
+    const b = this.t(bt, `${op}: b`);
+    const y = this.same(`${op}: y`, a, yt);
+    const nb = numel(b.shape);
+    if (b.dtype !== 'f32' || (nb !== a.n * a.d && nb !== a.d)) {
+      throw new Error(`${op}: b must be f32 with a's ${a.n * a.d} elements or one row of ${a.d}, got ${b.dtype} [${b.shape.join(', ')}]`);
+    }
+    const bstep = nb === a.n * a.d ? a.d : 0;
+    this.runRows(`${op}_f32`, [a.t.ptr, b.ptr, y.ptr, a.d, bstep], a.n, a.n * a.d);
+  }
+
+  embedding(table: Tensor, ids: ArrayLike<number>, yt: Tensor): void {
+    const tb = this.t(table, 'embedding: table');
+    if (tb.shape.length !== 2 || tb.scale) throw new Error(`embedding: table must be an unscaled 2-D tensor, got [${tb.shape.join(', ')}]`);
+    const [vocab, d] = tb.shape;
+    const n = ids.length;
+    const y = this.f32Tensor('embedding: y', yt, n * d);
+    for (let i = 0; i < n; i++) {
+      const id = ids[i];
+      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`embedding: id ${id} is outside the table's ${vocab} rows`);
+    }
+    const kernel = `embed_${tb.dtype}`;
+    if (this.pool.has(kernel)) {
+      const ip = this.scratch(4 * n);
+      new Int32Array(this.heap.buffer, ip, n).set(Array.from(ids));
+      this.runRows(kernel, [tb.ptr, ip, y.ptr, d], n, n * d);
+      return;
+    }
+    // Other dtypes (GGUF blocks, FP8/FP4 codes) decode row by row in TypeScript.
+    const rb = rowBytes(tb.dtype, d);
+    const mem = this.bytes(tb), out = this.f32(y);
+    for (let t = 0; t < n; t++) dequantizeRow(tb.dtype, mem, out, d, ids[t] * rb, t * d);
+  }
+
+  copy(xt: Tensor, yt: Tensor): void {
+    const x = this.rowsOf('copy: x', xt);
+    const y = this.t(yt, 'copy: y');
+    if ((y.dtype !== 'f32' && y.dtype !== 'f16') || numel(y.shape) !== x.n * x.d) {
+      throw new Error(`copy: y must be f32 or f16 with x's ${x.n * x.d} elements, got ${y.dtype} [${y.shape.join(', ')}]`);
+    }
+    this.runRows(`copy_f32_${y.dtype}`, [x.t.ptr, y.ptr, x.d], x.n, x.n * x.d);
+  }
+
+  attention(qt: Tensor, kt: Tensor, vt: Tensor, outt: Tensor, o: AttentionOptions): void {
+    const { heads, kvHeads, headDim, start } = o;
+    const window = o.window ?? 0;
+    if (![heads, kvHeads, headDim].every((v) => Number.isInteger(v) && v > 0) || heads % kvHeads !== 0) {
+      throw new Error(`attention: heads ${heads} must be a positive multiple of kvHeads ${kvHeads}, headDim ${headDim} positive`);
+    }
+    if (!Number.isInteger(window) || window < 0) throw new Error(`attention: window ${window} must be a non-negative integer`);
+    const width = heads * headDim, kvWidth = kvHeads * headDim;
+    const q = this.t(qt, 'attention: q');
+    if (q.dtype !== 'f32' || numel(q.shape) % width !== 0 || numel(q.shape) === 0) {
+      throw new Error(`attention: q must be f32 [n, ${heads}·${headDim}], got ${q.dtype} [${q.shape.join(', ')}]`);
+    }
+    const n = numel(q.shape) / width;
+    const out = this.f32Tensor('attention: out', outt, n * width);
+    const k = this.t(kt, 'attention: kCache'), v = this.t(vt, 'attention: vCache');
+    for (const [what, c] of [['kCache', k], ['vCache', v]] as const) {
+      if ((c.dtype !== 'f32' && c.dtype !== 'f16') || c.dtype !== k.dtype || c.shape.length !== 2 || c.shape[1] !== kvWidth) {
+        throw new Error(`attention: ${what} must be f32 or f16 [capacity, ${kvHeads}·${headDim}] like kCache, got ${c.dtype} [${c.shape.join(', ')}]`);
+      }
+    }
+    const capacity = Math.min(k.shape[0], v.shape[0]);
+    if (!Number.isInteger(start) || start < 0 || start + n > capacity) {
+      throw new Error(`attention: positions ${start} … ${start + n - 1} are outside the cache's ${capacity} rows`);
+    }
+    // Work ≈ visible positions × headDim per (token, head) row.
+    const work = n * heads * (start + n) * headDim;
+    this.pool.run(`attention_${k.dtype}`, [q.ptr, k.ptr, v.ptr, out.ptr, heads, kvHeads, headDim, start, window, o.scale],
+      n * heads, 1, work >= this.minOpElements ? this.threads : 1);
+  }
+
+  async argmax(xt: Tensor): Promise<Int32Array> {
+    const x = this.rowsOf('argmax: x', xt);
+    if (x.d === 0) throw new Error('argmax: rows are empty');
+    const out = this.scratch(4 * x.n);
+    this.runRows('argmax_f32', [x.t.ptr, x.d, out], x.n, x.n * x.d);
+    return new Int32Array(this.heap.buffer, out, x.n).slice();
+  }
+
+  async topk(xt: Tensor, k: number): Promise<TopK> {
+    const x = this.rowsOf('topk: x', xt);
+    if (!Number.isInteger(k) || k < 1 || k > x.d) throw new Error(`topk: k = ${k} must be from 1 to the row length ${x.d}`);
+    const vp = this.scratch(8 * x.n * k + 64);
+    const ip = vp + Math.ceil((4 * x.n * k) / 64) * 64;
+    this.runRows('topk_f32', [x.t.ptr, x.d, k, vp, ip], x.n, x.n * x.d);
+    return {
+      values: new Float32Array(this.heap.buffer, vp, x.n * k).slice(),
+      indices: new Int32Array(this.heap.buffer, ip, x.n * k).slice(),
+    };
+  }
+
+  async close(): Promise<void> { await this.pool.close(); }
+}

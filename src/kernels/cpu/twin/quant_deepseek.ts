@@ -1,0 +1,40 @@
+/**
+ * Plain-TypeScript twins of the DeepSeek block-scaled kernels (wasm/quant_fp8.ts, quant_fp4.ts) on
+ * f32 activations: FP8 E4M3 with one scale per 128×128 tile (E8M0 bytes or f32), FP4 E2M1 (low
+ * nibble = even element) with one E8M0 scale per row per 32 inputs. Each scale group is summed in
+ * f64 and multiplied by its scale.
+ */
+import { E2M1_TO_F32, E4M3_TO_F32 } from '../../../tensor/float.js';
+import { Mem, e8m0, matmulOf, matvecOf, type RowDot } from './quant_common.js';
+
+function fp8Dot(f32Scales: boolean): RowDot {
+  return (m, w, scale, row, x, k) => {
+    const tiles = Math.ceil(k / 128), wr = w + row * k;
+    let sum = 0;
+    for (let tc = 0; tc < tiles; tc++) {
+      const i = Math.floor(row / 128) * tiles + tc;
+      const s = f32Scales ? m.f32(scale + 4 * i) : e8m0(m.u8[scale + i]);
+      let part = 0;
+      for (let j = 128 * tc; j < Math.min(k, 128 * tc + 128); j++) part += E4M3_TO_F32[m.u8[wr + j]] * m.f32(x + 4 * j);
+      sum += part * s;
+    }
+    return sum;
+  };
+}
+
+const fp4Dot: RowDot = (m, w, scale, row, x, k) => {
+  const groups = k / 32, wr = w + (row * k) / 2;
+  let sum = 0;
+  for (let g = 0; g < groups; g++) {
+    let part = 0;
+    for (let j = 32 * g; j < 32 * g + 32; j++) part += E2M1_TO_F32[(m.u8[wr + (j >> 1)] >> (4 * (j & 1))) & 15] * m.f32(x + 4 * j);
+    sum += part * e8m0(m.u8[scale + row * groups + g]);
+  }
+  return sum;
+};
+
+const f32Row = (k: number): number => 4 * k;
+
+export const matvec_f8_e4m3_e8m0 = matvecOf(fp8Dot(false)), matmul_f8_e4m3_e8m0 = matmulOf(fp8Dot(false), f32Row);
+export const matvec_f8_e4m3_f32 = matvecOf(fp8Dot(true)), matmul_f8_e4m3_f32 = matmulOf(fp8Dot(true), f32Row);
+export const matvec_fp4_e2m1_e8m0 = matvecOf(fp4Dot), matmul_fp4_e2m1_e8m0 = matmulOf(fp4Dot, f32Row);

@@ -1,0 +1,145 @@
+// Causal grouped-query attention over a KV cache, and the f32 → cache-dtype row stores that fill it
+// (ABI: ../README.md, "Attention").
+//
+// One work row is one (token, head) pair: r = t · heads + h, so the pool splits a decode step
+// across heads and a prefill across tokens and heads alike. Query head h reads KV head
+// h / (heads / kvHeads), as llama.cpp broadcasts K and V over a group. Token t sits at cache
+// position p = start + t and sees positions lo … p, lo = max(0, p − window + 1) (window 0: all).
+// The softmax runs online (one pass: a new maximum rescales what was summed so far), accumulating
+// straight into the output row, so nothing needs scratch space whatever the context length.
+
+import { f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
+
+@inline function dotF32(a: usize, b: usize, d: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = a0;
+  let j = 0;
+  for (; j + 8 <= d; j += 8) {
+    const o = <usize>j << 2;
+    a0 = fma(a0, v128.load(a + o), v128.load(b + o));
+    a1 = fma(a1, v128.load(a + o, 16), v128.load(b + o, 16));
+  }
+  let s = hsum(f32x4.add(a0, a1));
+  for (; j < d; j++) s += load<f32>(a + (<usize>j << 2)) * load<f32>(b + (<usize>j << 2));
+  return s;
+}
+
+/** q (f32) · k (f16 bits). */
+@inline function dotF16(q: usize, k: usize, d: i32): f32 {
+  const sc = f16scale4();
+  let a0 = f32x4.splat(0), a1 = a0;
+  let j = 0;
+  for (; j + 8 <= d; j += 8) {
+    const v = v128.load(k + (<usize>j << 1));
+    a0 = fma(a0, v128.load(q + (<usize>j << 2)), f16lo(v, sc));
+    a1 = fma(a1, v128.load(q + (<usize>j << 2), 16), f16hi(v, sc));
+  }
+  let s = hsum(f32x4.add(a0, a1));
+  for (; j < d; j++) s += load<f32>(q + (<usize>j << 2)) * f16(load<u16>(k + (<usize>j << 1)));
+  return s;
+}
+
+/** y = y · c + e · v, v f32. */
+@inline function axpyF32(y: usize, c: f32, e: f32, v: usize, d: i32): void {
+  const vc = f32x4.splat(c), ve = f32x4.splat(e);
+  let j = 0;
+  for (; j + 4 <= d; j += 4) {
+    const o = <usize>j << 2;
+    v128.store(y + o, fma(f32x4.mul(v128.load(y + o), vc), v128.load(v + o), ve));
+  }
+  for (; j < d; j++) { const o = <usize>j << 2; store<f32>(y + o, load<f32>(y + o) * c + e * load<f32>(v + o)); }
+}
+
+/** y = y · c + e · v, v f16 bits. */
+@inline function axpyF16(y: usize, c: f32, e: f32, v: usize, d: i32): void {
+  const sc = f16scale4(), vc = f32x4.splat(c), ve = f32x4.splat(e);
+  let j = 0;
+  for (; j + 8 <= d; j += 8) {
+    const o = <usize>j << 2, h = v128.load(v + (<usize>j << 1));
+    v128.store(y + o, fma(f32x4.mul(v128.load(y + o), vc), f16lo(h, sc), ve));
+    v128.store(y + o, fma(f32x4.mul(v128.load(y + o, 16), vc), f16hi(h, sc), ve), 16);
+  }
+  for (; j < d; j++) {
+    const o = <usize>j << 2;
+    store<f32>(y + o, load<f32>(y + o) * c + e * f16(load<u16>(v + (<usize>j << 1))));
+  }
+}
+
+// half: 0 = f32 cache, 1 = f16 cache (element bytes 4 or 2).
+@inline function attention(half: i32, q: usize, k: usize, v: usize, out: usize, heads: i32, kvHeads: i32, headDim: i32,
+  start: i32, window: i32, scale: f32, row0: i32, row1: i32): void {
+  const group = heads / kvHeads;
+  const eb: usize = half ? 2 : 4;
+  const kvRow = <usize>(kvHeads * headDim) * eb;
+  for (let r = row0; r < row1; r++) {
+    const t = r / heads, h = r % heads;
+    const p = start + t;
+    const lo = window > 0 ? max(0, p - window + 1) : 0;
+    const qr = q + (<usize>r * <usize>headDim << 2), o = out + (<usize>r * <usize>headDim << 2);
+    memory.fill(o, 0, <usize>headDim << 2);
+    const off = <usize>((h / group) * headDim) * eb;
+    let kp = k + <usize>lo * kvRow + off, vp = v + <usize>lo * kvRow + off;
+    let m = -Infinity as f32, sum: f32 = 0;
+    for (let j = lo; j <= p; j++) {
+      const s = scale * (half ? dotF16(qr, kp, headDim) : dotF32(qr, kp, headDim));
+      let c: f32 = 1;
+      if (s > m) { c = Mathf.exp(m - s); m = s; sum *= c; }
+      const e = Mathf.exp(s - m);
+      sum += e;
+      if (half) axpyF16(o, c, e, vp, headDim); else axpyF32(o, c, e, vp, headDim);
+      kp += kvRow; vp += kvRow;
+    }
+    axpyF32(o, <f32>1.0 / sum, 0, o, headDim);
+  }
+}
+
+/**
+ * out[t, h] = Σ_j softmax_j(scale · q[t, h] · K[j, g]) · V[j, g] over the visible positions j, for
+ * q and out [n, heads · headDim] f32 and the caches [capacity, kvHeads · headDim] f32; rows r of
+ * the n · heads (token, head) pairs in [row0, row1).
+ */
+export function attention_f32(q: usize, k: usize, v: usize, out: usize, heads: i32, kvHeads: i32, headDim: i32,
+  start: i32, window: i32, scale: f32, row0: i32, row1: i32): void {
+  attention(0, q, k, v, out, heads, kvHeads, headDim, start, window, scale, row0, row1);
+}
+
+/** attention_f32 over f16 caches (stored as u16 bits). */
+export function attention_f16(q: usize, k: usize, v: usize, out: usize, heads: i32, kvHeads: i32, headDim: i32,
+  start: i32, window: i32, scale: f32, row0: i32, row1: i32): void {
+  attention(1, q, k, v, out, heads, kvHeads, headDim, start, window, scale, row0, row1);
+}
+
+// ---- stores into the cache: y[r] = x[r] in the cache's dtype -----------------------------------
+
+export function copy_f32_f32(x: usize, y: usize, d: i32, row0: i32, row1: i32): void {
+  const rb = <usize>d << 2;
+  memory.copy(y + <usize>row0 * rb, x + <usize>row0 * rb, <usize>(row1 - row0) * rb);
+}
+
+/** f32 → binary16 bits, rounded to nearest even; overflow gives ±inf, NaN stays NaN. */
+@inline function toF16(b: u32): u16 {
+  const sign = (b >>> 16) & 0x8000;
+  const exp = <i32>((b >>> 23) & 0xff);
+  let mant = b & 0x7fffff;
+  if (exp == 0xff) return <u16>(sign | 0x7c00 | (mant ? 0x200 | (mant >>> 13) : 0));
+  const e = exp - 112;
+  if (e >= 31) return <u16>(sign | 0x7c00);
+  if (e <= 0) {
+    if (e < -10) return <u16>sign;
+    mant |= 0x800000;
+    const shift = <u32>(14 - e);
+    const half = <u32>1 << (shift - 1);
+    let q = mant >>> shift;
+    const rem = mant & ((<u32>1 << shift) - 1);
+    if (rem > half || (rem == half && (q & 1))) q++;
+    return <u16>(sign | q);
+  }
+  let q = (<u32>e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem == 0x1000 && (q & 1))) q++;
+  return <u16>(sign | q);
+}
+
+export function copy_f32_f16(x: usize, y: usize, d: i32, row0: i32, row1: i32): void {
+  const end = <usize>row1 * <usize>d;
+  for (let i = <usize>row0 * <usize>d; i < end; i++) store<u16>(y + (i << 1), toF16(load<u32>(x + (i << 2))));
+}

@@ -1,0 +1,286 @@
+// Matrix kernels for float weights — f32, f16, bf16 — against an f32 activation (ABI: ../README.md).
+//
+// Matvec streams each row once with four independent f32x4 accumulators (16 elements a step): one
+// sequential stream per thread is what the hardware prefetcher serves fastest.
+// Matmul keeps a block of weight rows hot in cache and runs 2 rows × 4 tokens at a time, so one
+// pass over the weights from memory serves every token.
+
+import { scratchBytes, scratchPtr } from './scratch';
+import { bf16, bf16hi, bf16lo, f16, f16_raw, f16hi, f16hi_raw, f16lo, f16lo_raw, f16scale4, fma, hsum, pow2f } from './simd';
+
+/** Bytes of weight rows a matmul keeps in cache while the tokens pass over them. */
+const MATMUL_BLOCK_BYTES: i32 = 256 * 1024;
+
+// ---- one row · one activation ----------------------------------------------------------------
+
+@inline function dotF32(w: usize, x: usize, k: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const end16 = w + (<usize>(k & ~15) << 2);
+  while (w < end16) {
+    a0 = fma(a0, v128.load(w), v128.load(x));
+    a1 = fma(a1, v128.load(w, 16), v128.load(x, 16));
+    a2 = fma(a2, v128.load(w, 32), v128.load(x, 32));
+    a3 = fma(a3, v128.load(w, 48), v128.load(x, 48));
+    w += 64; x += 64;
+  }
+  const end4 = end16 + (<usize>(k & 12) << 2);
+  while (w < end4) { a0 = fma(a0, v128.load(w), v128.load(x)); w += 16; x += 16; }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (let j = k & 3; j > 0; j--) { s += load<f32>(w) * load<f32>(x); w += 4; x += 4; }
+  return s;
+}
+
+@inline function dotF16(w: usize, x: usize, k: i32): f32 {
+  const sc = f16scale4();
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const end16 = w + (<usize>(k & ~15) << 1);
+  while (w < end16) {
+    const v0 = v128.load(w), v1 = v128.load(w, 16);
+    a0 = fma(a0, f16lo(v0, sc), v128.load(x));
+    a1 = fma(a1, f16hi(v0, sc), v128.load(x, 16));
+    a2 = fma(a2, f16lo(v1, sc), v128.load(x, 32));
+    a3 = fma(a3, f16hi(v1, sc), v128.load(x, 48));
+    w += 32; x += 64;
+  }
+  if (k & 8) {
+    const v0 = v128.load(w);
+    a0 = fma(a0, f16lo(v0, sc), v128.load(x));
+    a1 = fma(a1, f16hi(v0, sc), v128.load(x, 16));
+    w += 16; x += 32;
+  }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (let j = k & 7; j > 0; j--) { s += f16(load<u16>(w)) * load<f32>(x); w += 2; x += 4; }
+  return s;
+}
+
+@inline function dotBF16(w: usize, x: usize, k: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const end16 = w + (<usize>(k & ~15) << 1);
+  while (w < end16) {
+    const v0 = v128.load(w), v1 = v128.load(w, 16);
+    a0 = fma(a0, bf16lo(v0), v128.load(x));
+    a1 = fma(a1, bf16hi(v0), v128.load(x, 16));
+    a2 = fma(a2, bf16lo(v1), v128.load(x, 32));
+    a3 = fma(a3, bf16hi(v1), v128.load(x, 48));
+    w += 32; x += 64;
+  }
+  if (k & 8) {
+    const v0 = v128.load(w);
+    a0 = fma(a0, bf16lo(v0), v128.load(x));
+    a1 = fma(a1, bf16hi(v0), v128.load(x, 16));
+    w += 16; x += 32;
+  }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (let j = k & 7; j > 0; j--) { s += bf16(load<u16>(w)) * load<f32>(x); w += 2; x += 4; }
+  return s;
+}
+
+export function matvec_f32(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const rb = <usize>k << 2;
+  for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotF32(w + <usize>r * rb, x, k));
+}
+
+/** As dotF16 for raw f16 bits (the half · 2^-112) against x' = x · 2^(112−e): no rescaling per weight. */
+@inline function dotF16Raw(w: usize, x: usize, k: i32): f32 {
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  const end16 = w + (<usize>(k & ~15) << 1);
+  while (w < end16) {
+    const v0 = v128.load(w), v1 = v128.load(w, 16);
+    a0 = fma(a0, f16lo_raw(v0), v128.load(x));
+    a1 = fma(a1, f16hi_raw(v0), v128.load(x, 16));
+    a2 = fma(a2, f16lo_raw(v1), v128.load(x, 32));
+    a3 = fma(a3, f16hi_raw(v1), v128.load(x, 48));
+    w += 32; x += 64;
+  }
+  if (k & 8) {
+    const v0 = v128.load(w);
+    a0 = fma(a0, f16lo_raw(v0), v128.load(x));
+    a1 = fma(a1, f16hi_raw(v0), v128.load(x, 16));
+    w += 16; x += 32;
+  }
+  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  for (let j = k & 7; j > 0; j--) { s += f16_raw(load<u16>(w)) * load<f32>(x); w += 2; x += 4; }
+  return s;
+}
+
+/**
+ * The exponent shift e of the f16 matvec: x' = x · 2^(112−e) must stay finite, so e = 0 unless
+ * max|x| ≥ 2^16. Raw half bits times x' is then the true product times 2^-e (exactly: both are
+ * power-of-two rescalings), and the row sums are multiplied back by 2^e.
+ */
+@inline function f16Shift(x: usize, k: i32): i32 {
+  let m = i32x4.splat(0);
+  const abs = i32x4.splat(0x7FFFFFFF);
+  let j = 0;
+  for (; j + 4 <= k; j += 4) m = i32x4.max_u(m, v128.and(v128.load(x + (<usize>j << 2)), abs));
+  let bits = max(max(i32x4.extract_lane(m, 0), i32x4.extract_lane(m, 1)), max(i32x4.extract_lane(m, 2), i32x4.extract_lane(m, 3)));
+  for (; j < k; j++) bits = max(bits, load<i32>(x + (<usize>j << 2)) & 0x7FFFFFFF);
+  return max(0, (bits >>> 23) - 142);
+}
+
+// With room in this thread's scratch, x is rescaled once per call so the inner loop skips the
+// per-weight multiply by 2^112 (a quarter fewer operations: f16 widening is what bounds this kernel).
+export function matvec_f16(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const rb = <usize>k << 1;
+  if (<usize>k << 2 > scratchBytes) {
+    for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotF16(w + <usize>r * rb, x, k));
+    return;
+  }
+  const e = f16Shift(x, k);
+  const up = pow2f(112 - e), down = pow2f(e);
+  const xs = scratchPtr, vup = f32x4.splat(up);
+  let j = 0;
+  for (; j + 4 <= k; j += 4) v128.store(xs + (<usize>j << 2), f32x4.mul(v128.load(x + (<usize>j << 2)), vup));
+  for (; j < k; j++) store<f32>(xs + (<usize>j << 2), load<f32>(x + (<usize>j << 2)) * up);
+  for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotF16Raw(w + <usize>r * rb, xs, k) * down);
+}
+
+export function matvec_bf16(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const rb = <usize>k << 1;
+  for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotBF16(w + <usize>r * rb, x, k));
+}
+
+// ---- one row · four activations (matmul) ------------------------------------------------------
+
+/** Writes row `w` · tokens x0..x3 (each `k` f32, `xs` bytes apart) to y0..y3 (`ys` bytes apart). */
+@inline function dot4F32(w: usize, x: usize, xs: usize, y: usize, ys: usize, k: i32): void {
+  let a0 = f32x4.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  const end8 = w + (<usize>(k & ~7) << 2);
+  while (w < end8) {
+    const w0 = v128.load(w), w1 = v128.load(w, 16);
+    a0 = fma(a0, w0, v128.load(x)); b0 = fma(b0, w1, v128.load(x, 16));
+    a1 = fma(a1, w0, v128.load(x + xs)); b1 = fma(b1, w1, v128.load(x + xs, 16));
+    a2 = fma(a2, w0, v128.load(x + 2 * xs)); b2 = fma(b2, w1, v128.load(x + 2 * xs, 16));
+    a3 = fma(a3, w0, v128.load(x + 3 * xs)); b3 = fma(b3, w1, v128.load(x + 3 * xs, 16));
+    w += 32; x += 32;
+  }
+  if (k & 4) {
+    const w0 = v128.load(w);
+    a0 = fma(a0, w0, v128.load(x)); a1 = fma(a1, w0, v128.load(x + xs));
+    a2 = fma(a2, w0, v128.load(x + 2 * xs)); a3 = fma(a3, w0, v128.load(x + 3 * xs));
+    w += 16; x += 16;
+  }
+  let s0 = hsum(f32x4.add(a0, b0)), s1 = hsum(f32x4.add(a1, b1));
+  let s2 = hsum(f32x4.add(a2, b2)), s3 = hsum(f32x4.add(a3, b3));
+  for (let j = k & 3; j > 0; j--) {
+    const v = load<f32>(w);
+    s0 += v * load<f32>(x); s1 += v * load<f32>(x + xs);
+    s2 += v * load<f32>(x + 2 * xs); s3 += v * load<f32>(x + 3 * xs);
+    w += 4; x += 4;
+  }
+  store<f32>(y, s0); store<f32>(y + ys, s1); store<f32>(y + 2 * ys, s2); store<f32>(y + 3 * ys, s3);
+}
+
+/** As dot4F32 for 16-bit weights; `bf` selects bf16 over f16. */
+@inline function dot4Half(w: usize, x: usize, xs: usize, y: usize, ys: usize, k: i32, bf: bool): void {
+  const sc = f16scale4();
+  let a0 = f32x4.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+  const end8 = w + (<usize>(k & ~7) << 1);
+  while (w < end8) {
+    const v = v128.load(w);
+    const w0 = bf ? bf16lo(v) : f16lo(v, sc), w1 = bf ? bf16hi(v) : f16hi(v, sc);
+    a0 = fma(a0, w0, v128.load(x)); b0 = fma(b0, w1, v128.load(x, 16));
+    a1 = fma(a1, w0, v128.load(x + xs)); b1 = fma(b1, w1, v128.load(x + xs, 16));
+    a2 = fma(a2, w0, v128.load(x + 2 * xs)); b2 = fma(b2, w1, v128.load(x + 2 * xs, 16));
+    a3 = fma(a3, w0, v128.load(x + 3 * xs)); b3 = fma(b3, w1, v128.load(x + 3 * xs, 16));
+    w += 16; x += 32;
+  }
+  let s0 = hsum(f32x4.add(a0, b0)), s1 = hsum(f32x4.add(a1, b1));
+  let s2 = hsum(f32x4.add(a2, b2)), s3 = hsum(f32x4.add(a3, b3));
+  for (let j = k & 7; j > 0; j--) {
+    const v = bf ? bf16(load<u16>(w)) : f16(load<u16>(w));
+    s0 += v * load<f32>(x); s1 += v * load<f32>(x + xs);
+    s2 += v * load<f32>(x + 2 * xs); s3 += v * load<f32>(x + 3 * xs);
+    w += 2; x += 4;
+  }
+  store<f32>(y, s0); store<f32>(y + ys, s1); store<f32>(y + 2 * ys, s2); store<f32>(y + 3 * ys, s3);
+}
+
+/** Four weights of row `w` as f32x4 (dtype 0 = f32, 1 = f16, 2 = bf16). */
+@inline function weights4(dtype: i32, w: usize, sc: v128): v128 {
+  if (dtype == 0) return v128.load(w);
+  // Loaded widened to i32 lanes: no zero register, which would push an accumulator out of registers.
+  if (dtype == 2) return i32x4.shl(v128.load16x4_u(w), 16);
+  return f32x4.mul(v128.and(i32x4.shl(v128.load16x4_s(w), 13), i32x4.splat(<i32>0x8FFFFFFF)), sc);
+}
+@inline function weight1(dtype: i32, w: usize): f32 {
+  return dtype == 0 ? load<f32>(w) : dtype == 1 ? f16(load<u16>(w)) : bf16(load<u16>(w));
+}
+
+/**
+ * Rows w and w + rb · tokens x0..x3 (`xs` bytes apart) into y (tokens `ys` bytes apart, rows 4):
+ * eight accumulators, so each weight vector is used four times and each x vector twice.
+ */
+@inline function dot2x4(dtype: i32, w: usize, rb: usize, x: usize, xs: usize, y: usize, ys: usize, k: i32): void {
+  const sc = f16scale4();
+  const eb: usize = dtype == 0 ? 4 : 2;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  const end4 = w + <usize>(k & ~3) * eb;
+  while (w < end4) {
+    const u = weights4(dtype, w, sc), v = weights4(dtype, w + rb, sc);
+    let xv = v128.load(x); a0 = fma(a0, u, xv); b0 = fma(b0, v, xv);
+    xv = v128.load(x + xs); a1 = fma(a1, u, xv); b1 = fma(b1, v, xv);
+    xv = v128.load(x + 2 * xs); a2 = fma(a2, u, xv); b2 = fma(b2, v, xv);
+    xv = v128.load(x + 3 * xs); a3 = fma(a3, u, xv); b3 = fma(b3, v, xv);
+    w += 4 * eb; x += 16;
+  }
+  let s0 = hsum(a0), s1 = hsum(a1), s2 = hsum(a2), s3 = hsum(a3);
+  let t0 = hsum(b0), t1 = hsum(b1), t2 = hsum(b2), t3 = hsum(b3);
+  for (let j = k & 3; j > 0; j--) {
+    const u = weight1(dtype, w), v = weight1(dtype, w + rb);
+    let xv = load<f32>(x); s0 += u * xv; t0 += v * xv;
+    xv = load<f32>(x + xs); s1 += u * xv; t1 += v * xv;
+    xv = load<f32>(x + 2 * xs); s2 += u * xv; t2 += v * xv;
+    xv = load<f32>(x + 3 * xs); s3 += u * xv; t3 += v * xv;
+    w += eb; x += 4;
+  }
+  store<f32>(y, s0); store<f32>(y + ys, s1); store<f32>(y + 2 * ys, s2); store<f32>(y + 3 * ys, s3);
+  store<f32>(y, t0, 4); store<f32>(y + ys, t1, 4); store<f32>(y + 2 * ys, t2, 4); store<f32>(y + 3 * ys, t3, 4);
+}
+
+/** Weight rows per cache block: about MATMUL_BLOCK_BYTES of them, at least one. */
+@inline function rowBlock(rowBytes: usize): i32 {
+  const rb = <i32>(<usize>MATMUL_BLOCK_BYTES / rowBytes);
+  return rb < 1 ? 1 : rb;
+}
+
+// dtype: 0 = f32, 1 = f16, 2 = bf16. Each is inlined into its own export, so the branches fold.
+@inline function matmulFloat(dtype: i32, w: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  const rowBytes = <usize>k << (dtype == 0 ? 2 : 1);
+  const xs = <usize>k << 2, ys = <usize>ldy << 2;
+  const rb = rowBlock(rowBytes);
+  for (let r0 = row0; r0 < row1; r0 += rb) {
+    const r1 = min(r0 + rb, row1);
+    let t = 0;
+    for (; t + 4 <= n; t += 4) {
+      const xt = x + <usize>t * xs, yt = y + <usize>t * ys;
+      let r = r0;
+      for (; r + 2 <= r1; r += 2) dot2x4(dtype, w + <usize>r * rowBytes, rowBytes, xt, xs, yt + (<usize>r << 2), ys, k);
+      if (r < r1) {
+        const wr = w + <usize>r * rowBytes, yr = yt + (<usize>r << 2);
+        if (dtype == 0) dot4F32(wr, xt, xs, yr, ys, k);
+        else dot4Half(wr, xt, xs, yr, ys, k, dtype == 2);
+      }
+    }
+    for (; t < n; t++) {
+      const xt = x + <usize>t * xs, yt = y + <usize>t * ys;
+      for (let r = r0; r < r1; r++) {
+        const wr = w + <usize>r * rowBytes;
+        const s = dtype == 0 ? dotF32(wr, xt, k) : dtype == 1 ? dotF16(wr, xt, k) : dotBF16(wr, xt, k);
+        store<f32>(yt + (<usize>r << 2), s);
+      }
+    }
+  }
+}
+
+export function matmul_f32(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  matmulFloat(0, w, x, y, k, n, ldy, row0, row1);
+}
+
+export function matmul_f16(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  matmulFloat(1, w, x, y, k, n, ldy, row0, row1);
+}
+
+export function matmul_bf16(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  matmulFloat(2, w, x, y, k, n, ldy, row0, row1);
+}

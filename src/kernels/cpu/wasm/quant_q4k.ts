@@ -1,0 +1,180 @@
+// Q4_K (144 B per 256: f16 d, f16 dmin, 12 B of 6-bit scales/mins, 128 B nibbles) and Q5_K (176 B:
+// the same plus 32 B of fifth bits before the nibbles) against q8_K activations, as
+// ggml_vec_dot_q4_K_q8_K / _q5_K_q8_K:
+//
+//   y += d·d_x · Σ_j sc_j · Σ_{32 elements of j} q·x  −  dmin·d_x · Σ_j m_j · Σ x
+//
+// A super-block is four 64-element groups of 32 bytes: low nibbles are sub-block 2g, high nibbles
+// 2g+1. Q4_K dots the nibble planes directly; Q5_K rebuilds 5-bit bytes. Per group the two
+// sub-block sums are packed into one i32x4 (lanes 0–1: sub-block 2g, 2–3: 2g+1) and multiplied by
+// their scales; Σ x per sub-block comes from the q8_K block's bsums.
+import {
+  LOW_NIBBLES, dotU7, dotBytes, dotHi, dotLo, half, hsum4f, matmulRows, matvecRows, xe, xe16, xe256, xo, xo256,
+} from './quant_common';
+
+const BLOCK_Q4K: usize = 144;
+const BLOCK_Q5K: usize = 176;
+const BLOCK_Q8K: usize = 292;
+
+const K = memory.data<u8>([
+  // 0: swizzle to the low parts of [sc0..sc7, m0..m7]
+  0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11,
+  // 16: their masks; 32: mask of m4..m7 taken from the high nibbles
+  63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15,
+  // 48: swizzle to the bytes whose top two bits are sc4..sc7's and m4..m7's high bits; 64: their mask
+  255, 255, 255, 255, 0, 1, 2, 3, 255, 255, 255, 255, 4, 5, 6, 7,
+  0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30, 0, 0, 0, 0, 0x30, 0x30, 0x30, 0x30,
+  // 80: i16 lanes [m0, m0, m1, m1, m2, m2, m3, m3]; 96: the same for m4..m7
+  8, 255, 8, 255, 9, 255, 9, 255, 10, 255, 10, 255, 11, 255, 11, 255,
+  12, 255, 12, 255, 13, 255, 13, 255, 14, 255, 14, 255, 15, 255, 15, 255,
+  // 112 + 16g: i32 lanes [sc_2g, sc_2g, sc_2g+1, sc_2g+1]
+  0, 255, 255, 255, 0, 255, 255, 255, 1, 255, 255, 255, 1, 255, 255, 255,
+  2, 255, 255, 255, 2, 255, 255, 255, 3, 255, 255, 255, 3, 255, 255, 255,
+  4, 255, 255, 255, 4, 255, 255, 255, 5, 255, 255, 255, 5, 255, 255, 255,
+  6, 255, 255, 255, 6, 255, 255, 255, 7, 255, 255, 255, 7, 255, 255, 255,
+  // 176: the fifth-bit mask of Q5_K bytes
+  0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x10,
+  // 192 + 16s: i16 lanes sc_s (relaxed build)
+  0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255,
+  1, 255, 1, 255, 1, 255, 1, 255, 1, 255, 1, 255, 1, 255, 1, 255,
+  2, 255, 2, 255, 2, 255, 2, 255, 2, 255, 2, 255, 2, 255, 2, 255,
+  3, 255, 3, 255, 3, 255, 3, 255, 3, 255, 3, 255, 3, 255, 3, 255,
+  4, 255, 4, 255, 4, 255, 4, 255, 4, 255, 4, 255, 4, 255, 4, 255,
+  5, 255, 5, 255, 5, 255, 5, 255, 5, 255, 5, 255, 5, 255, 5, 255,
+  6, 255, 6, 255, 6, 255, 6, 255, 6, 255, 6, 255, 6, 255, 6, 255,
+  7, 255, 7, 255, 7, 255, 7, 255, 7, 255, 7, 255, 7, 255, 7, 255,
+], 16);
+
+/** Bytes [sc0..sc7, m0..m7] of the 12 packed scale bytes at p (ggml's get_scale_min_k4, all at once). */
+@inline function scalesMins(p: usize): v128 {
+  const v = v128.load(p);
+  const low = i8x16.swizzle(v, v128.load(K));
+  const lowParts = v128.or(v128.and(low, v128.load(K, 16)), v128.and(i16x8.shr_u(low, 4), v128.load(K, 32)));
+  const highParts = v128.and(i16x8.shr_u(i8x16.swizzle(v, v128.load(K, 48)), 2), v128.load(K, 64));
+  return v128.or(lowParts, highParts);
+}
+
+/** isum + sc·(sub-block sums) for group g, `lo`/`hi` its two sub-block sums (256 · Σ q·x). */
+@inline function scaleGroup(isum: v128, lo: v128, hi: v128, sm: v128, g: i32): v128 {
+  const packed = i32x4.shr_s(i32x4.add(v128.shuffle<i32>(lo, hi, 0, 1, 4, 5), v128.shuffle<i32>(lo, hi, 2, 3, 6, 7)), 8);
+  return i32x4.add(isum, i32x4.mul(packed, i8x16.swizzle(sm, v128.load(K + 112 + (<usize>g << 4)))));
+}
+
+/** acc + d·d_x · isum − dmin·d_x · Σ m·bsums for the super-block at p (d, dmin at p, p+2). */
+@inline function finish(acc: v128, isum: v128, sm: v128, p: usize, bs0: v128, bs1: v128, dx: f32): v128 {
+  const msum = i32x4.add(
+    i32x4.dot_i16x8_s(bs0, i8x16.swizzle(sm, v128.load(K, 80))),
+    i32x4.dot_i16x8_s(bs1, i8x16.swizzle(sm, v128.load(K, 96))));
+  return f32x4.sub(
+    f32x4.add(acc, f32x4.mul(f32x4.convert_i32x4_s(isum), f32x4.splat(half(p) * dx))),
+    f32x4.mul(f32x4.convert_i32x4_s(msum), f32x4.splat(half(p + 2) * dx)));
+}
+
+// ---- Q4_K --------------------------------------------------------------------------------------
+
+@inline function groupQ4K(isum: v128, q: usize, sm: v128, g: i32,
+  e0: v128, o0: v128, e1: v128, o1: v128, f2: v128, h2: v128, f3: v128, h3: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // e0..h3 are the group's four activation vectors here. Nibbles as u7: |lane| ≤ 2 · 2 · 15 · 127.
+    const q0 = v128.load(q), q1 = v128.load(q, 16), nib = v128.load(LOW_NIBBLES);
+    const lo = i16x8.add(dotU7(e0, v128.and(q0, nib)), dotU7(e1, v128.and(q1, nib)));
+    const hi = i16x8.add(dotU7(f2, v128.and(i16x8.shr_u(q0, 4), nib)), dotU7(f3, v128.and(i16x8.shr_u(q1, 4), nib)));
+    const sl = i8x16.swizzle(sm, v128.load(K + 192 + (<usize>g << 5))), sh = i8x16.swizzle(sm, v128.load(K + 208 + (<usize>g << 5)));
+    return i32x4.add(isum, i32x4.add(i32x4.dot_i16x8_s(lo, sl), i32x4.dot_i16x8_s(hi, sh)));
+  }
+  const q0 = v128.load(q), q1 = v128.load(q, 16);
+  const lo = i32x4.add(dotLo(q0, e0, o0), dotLo(q1, e1, o1));
+  const hi = i32x4.add(dotHi(q0, f2, h2), dotHi(q1, f3, h3));
+  return scaleGroup(isum, lo, hi, sm, g);
+}
+
+function dot4_q4_k(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, aux: i32): v128 {
+  const nb = <usize>(k >> 8), rb = nb * BLOCK_Q4K;
+  let p0 = w + <usize>r0 * rb, p1 = w + <usize>r1 * rb, p2 = w + <usize>r2 * rb, p3 = w + <usize>r3 * rb;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (let xb = x, end = x + nb * BLOCK_Q8K; xb < end; xb += BLOCK_Q8K) {
+    const sm0 = scalesMins(p0 + 4), sm1 = scalesMins(p1 + 4), sm2 = scalesMins(p2 + 4), sm3 = scalesMins(p3 + 4);
+    let i0 = i32x4.splat(0), i1 = i0, i2 = i0, i3 = i0;
+    for (let g = 0; g < 4; g++) {
+      const xg = xb + 4 + (<usize>g << 6), qo: usize = 16 + (<usize>g << 5);
+      const v0 = v128.load(xg), v1 = v128.load(xg, 16), v2 = v128.load(xg, 32), v3 = v128.load(xg, 48);
+      let e0 = v0, o0 = v0, e1 = v1, o1 = v1, f2 = v2, h2 = v2, f3 = v3, h3 = v3;
+      if (!ASC_FEATURE_RELAXED_SIMD) {
+        e0 = xe256(v0); o0 = xo(v0); e1 = xe256(v1); o1 = xo(v1);
+        f2 = xe16(v2); h2 = xo256(v2); f3 = xe16(v3); h3 = xo256(v3);
+      }
+      i0 = groupQ4K(i0, p0 + qo, sm0, g, e0, o0, e1, o1, f2, h2, f3, h3);
+      i1 = groupQ4K(i1, p1 + qo, sm1, g, e0, o0, e1, o1, f2, h2, f3, h3);
+      i2 = groupQ4K(i2, p2 + qo, sm2, g, e0, o0, e1, o1, f2, h2, f3, h3);
+      i3 = groupQ4K(i3, p3 + qo, sm3, g, e0, o0, e1, o1, f2, h2, f3, h3);
+    }
+    const bs0 = v128.load(xb, 260), bs1 = v128.load(xb, 276), dx = load<f32>(xb);
+    a0 = finish(a0, i0, sm0, p0, bs0, bs1, dx);
+    a1 = finish(a1, i1, sm1, p1, bs0, bs1, dx);
+    a2 = finish(a2, i2, sm2, p2, bs0, bs1, dx);
+    a3 = finish(a3, i3, sm3, p3, bs0, bs1, dx);
+    p0 += BLOCK_Q4K; p1 += BLOCK_Q4K; p2 += BLOCK_Q4K; p3 += BLOCK_Q4K;
+  }
+  return hsum4f(a0, a1, a2, a3);
+}
+
+export function matvec_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  matvecRows(dot4_q4_k, w, scale, x, y, k, row0, row1);
+}
+export function matmul_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  matmulRows(dot4_q4_k, <usize>(k >> 8) * BLOCK_Q4K, <usize>(k >> 8) * BLOCK_Q8K, w, scale, x, y, k, n, ldy, row0, row1);
+}
+
+// ---- Q5_K --------------------------------------------------------------------------------------
+
+/** 0x10 in each byte whose bit `bit` of the matching qh byte is set. */
+@inline function fifth(qh: v128, bit: i32): v128 {
+  return v128.and(i16x8.shl(i16x8.shr_u(qh, bit), 4), v128.load(K, 176));
+}
+
+@inline function groupQ5K(isum: v128, p: usize, sm: v128, g: i32,
+  e0: v128, o0: v128, e1: v128, o1: v128, e2: v128, o2: v128, e3: v128, o3: v128): v128 {
+  const q0 = v128.load(p + 48 + (<usize>g << 5)), q1 = v128.load(p + 64 + (<usize>g << 5));
+  const h0 = v128.load(p, 16), h1 = v128.load(p, 32);
+  const nib = v128.load(LOW_NIBBLES);
+  const l0 = v128.or(v128.and(q0, nib), fifth(h0, 2 * g)), l1 = v128.or(v128.and(q1, nib), fifth(h1, 2 * g));
+  const u0 = v128.or(v128.and(i16x8.shr_u(q0, 4), nib), fifth(h0, 2 * g + 1));
+  const u1 = v128.or(v128.and(i16x8.shr_u(q1, 4), nib), fifth(h1, 2 * g + 1));
+  const lo = i32x4.add(dotBytes(l0, e0, o0), dotBytes(l1, e1, o1));
+  const hi = i32x4.add(dotBytes(u0, e2, o2), dotBytes(u1, e3, o3));
+  return scaleGroup(isum, lo, hi, sm, g);
+}
+
+function dot4_q5_k(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, aux: i32): v128 {
+  const nb = <usize>(k >> 8), rb = nb * BLOCK_Q5K;
+  let p0 = w + <usize>r0 * rb, p1 = w + <usize>r1 * rb, p2 = w + <usize>r2 * rb, p3 = w + <usize>r3 * rb;
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (let xb = x, end = x + nb * BLOCK_Q8K; xb < end; xb += BLOCK_Q8K) {
+    const sm0 = scalesMins(p0 + 4), sm1 = scalesMins(p1 + 4), sm2 = scalesMins(p2 + 4), sm3 = scalesMins(p3 + 4);
+    let i0 = i32x4.splat(0), i1 = i0, i2 = i0, i3 = i0;
+    for (let g = 0; g < 4; g++) {
+      const xg = xb + 4 + (<usize>g << 6);
+      const v0 = v128.load(xg), v1 = v128.load(xg, 16), v2 = v128.load(xg, 32), v3 = v128.load(xg, 48);
+      const e0 = xe(v0), o0 = xo(v0), e1 = xe(v1), o1 = xo(v1), e2 = xe(v2), o2 = xo(v2), e3 = xe(v3), o3 = xo(v3);
+      i0 = groupQ5K(i0, p0, sm0, g, e0, o0, e1, o1, e2, o2, e3, o3);
+      i1 = groupQ5K(i1, p1, sm1, g, e0, o0, e1, o1, e2, o2, e3, o3);
+      i2 = groupQ5K(i2, p2, sm2, g, e0, o0, e1, o1, e2, o2, e3, o3);
+      i3 = groupQ5K(i3, p3, sm3, g, e0, o0, e1, o1, e2, o2, e3, o3);
+    }
+    const bs0 = v128.load(xb, 260), bs1 = v128.load(xb, 276), dx = load<f32>(xb);
+    a0 = finish(a0, i0, sm0, p0, bs0, bs1, dx);
+    a1 = finish(a1, i1, sm1, p1, bs0, bs1, dx);
+    a2 = finish(a2, i2, sm2, p2, bs0, bs1, dx);
+    a3 = finish(a3, i3, sm3, p3, bs0, bs1, dx);
+    p0 += BLOCK_Q5K; p1 += BLOCK_Q5K; p2 += BLOCK_Q5K; p3 += BLOCK_Q5K;
+  }
+  return hsum4f(a0, a1, a2, a3);
+}
+
+export function matvec_q5_k(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  matvecRows(dot4_q5_k, w, scale, x, y, k, row0, row1);
+}
+export function matmul_q5_k(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  matmulRows(dot4_q5_k, <usize>(k >> 8) * BLOCK_Q5K, <usize>(k >> 8) * BLOCK_Q8K, w, scale, x, y, k, n, ldy, row0, row1);
+}

@@ -1,0 +1,39 @@
+// SIMD helpers shared by the kernel files (inlined; nothing here is a wasm export).
+//
+// f16 → f32, exact for normal and subnormal halves: the f32 bits are the half's sign in bit 31 and
+// its exponent and mantissa in bits 27..13, read as a float and multiplied by 2^112 to move the
+// exponent bias from 15 to 127. Built in 16-bit lanes — high word (h >> 3 arithmetic) & 0x8FFF,
+// low word h << 13 — then interleaved into 32-bit lanes: 7 operations per 8 halves. Infinite and
+// NaN halves come out as large finite numbers: weights and embeddings never hold them.
+// bf16 → f32 is the half interleaved with a zero low word.
+
+const TWO_112: f32 = reinterpret<f32>(0x77800000);
+
+/** The 2^112 multiplier; loops read it into a local once and pass it to f16lo/f16hi. */
+@inline export function f16scale4(): v128 { return f32x4.splat(TWO_112); }
+/** Halves 0..3 / 4..7 of `v` as f32x4 times 2^-112 ("raw": exact, subnormal halves included). */
+@inline export function f16lo_raw(v: v128): v128 {
+  const lo = i16x8.shl(v, 13), hi = v128.and(i16x8.shr_s(v, 3), i16x8.splat(<i16>0x8FFF));
+  return v128.shuffle<i16>(lo, hi, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+@inline export function f16hi_raw(v: v128): v128 {
+  const lo = i16x8.shl(v, 13), hi = v128.and(i16x8.shr_s(v, 3), i16x8.splat(<i16>0x8FFF));
+  return v128.shuffle<i16>(lo, hi, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+@inline export function f16_raw(h: u16): f32 { return reinterpret<f32>((<i32><i16>h << 13) & <i32>0x8FFFFFFF); }
+/** f32x4 of halves 0..3 / 4..7 of `v` (`scale` = f16scale4()). */
+@inline export function f16lo(v: v128, scale: v128): v128 { return f32x4.mul(f16lo_raw(v), scale); }
+@inline export function f16hi(v: v128, scale: v128): v128 { return f32x4.mul(f16hi_raw(v), scale); }
+@inline export function f16(h: u16): f32 { return f16_raw(h) * TWO_112; }
+
+/** 2^e as an f32, for −126 ≤ e ≤ 127. */
+@inline export function pow2f(e: i32): f32 { return reinterpret<f32>((e + 127) << 23); }
+/** f32x4 of bf16 values 0..3 / 4..7 of `v`. */
+@inline export function bf16lo(v: v128): v128 { return v128.shuffle<i16>(i16x8.splat(0), v, 0, 8, 1, 9, 2, 10, 3, 11); }
+@inline export function bf16hi(v: v128): v128 { return v128.shuffle<i16>(i16x8.splat(0), v, 4, 12, 5, 13, 6, 14, 7, 15); }
+@inline export function bf16(h: u16): f32 { return reinterpret<f32>(<u32>h << 16); }
+
+@inline export function hsum(v: v128): f32 {
+  return (f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1)) + (f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3));
+}
+@inline export function fma(acc: v128, a: v128, b: v128): v128 { return f32x4.add(acc, f32x4.mul(a, b)); }

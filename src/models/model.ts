@@ -1,0 +1,65 @@
+/**
+ * What every architecture file exports to the engine: a loaded model that hands out sequences.
+ * A sequence owns its inference state (KV cache for dense models; latent cache for V3; window +
+ * compressed + indexer state for V4) and turns tokens into logits.
+ */
+import type { Backend } from '../kernels/backend.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+
+export interface ModelDescription {
+  /** e.g. 'llama', 'qwen2', 'qwen3', 'mistral', 'deepseek_v4'. */
+  readonly architecture: string;
+  readonly parameters: number;
+  /** Bytes of weights by storage format (dtype name or formatName()). */
+  readonly weightBytes: Readonly<Record<string, number>>;
+  readonly contextLength: number;
+  /** Bytes of inference state one token of context takes, and the total for the sequence's context. */
+  readonly stateBytesPerToken: number;
+  readonly layers: number;
+  readonly vocabSize: number;
+  /** Free-form architecture facts worth printing (heads, dims, rope, …). */
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface Sequence {
+  /** Tokens already in the state. */
+  readonly length: number;
+  /** Largest number of tokens this sequence can hold. */
+  readonly capacity: number;
+  /**
+   * Appends `tokens` at positions length … length+n−1 and returns logits [vocab] of the last one,
+   * or [n × vocab] of every one with `allLogits`. Throws a clear error past capacity.
+   */
+  forward(tokens: readonly number[], opts?: { allLogits?: boolean }): Promise<Float32Array>;
+  /** Forgets every token from position n on (n ≤ length). */
+  truncate(n: number): void;
+  /** Releases the state's memory. */
+  free(): void;
+}
+
+export interface LanguageModel {
+  readonly description: ModelDescription;
+  readonly tokenizer: Tokenizer;
+  readonly backend: Backend;
+  /** A new empty sequence; `contextLength` defaults to the model's (capped by options at load). */
+  newSequence(opts?: { contextLength?: number }): Sequence;
+  close(): Promise<void>;
+}
+
+export interface LoadOptions {
+  /** Worker threads of the CPU backend (default: all cores). */
+  readonly threads?: number;
+  /** KV cache element type (dense models). */
+  readonly kvType?: 'f32' | 'f16';
+  /** Cap on the context sequences get by default. */
+  readonly contextLength?: number;
+  /** Called while weights load: bytes done of total. */
+  readonly onProgress?: (done: number, total: number) => void;
+  /**
+   * Backend to load into; default a new CPU backend with `threads`. A backend passed in stays
+   * open after the model's close() (its owner closes it).
+   */
+  readonly backend?: Backend;
+  /** A separate tokenizer file (llama2.c `tokenizer.bin`); default: looked for beside the model. */
+  readonly tokenizerPath?: string;
+}

@@ -6,12 +6,19 @@
 import { ChatTemplate, type ChatMessage } from '../chat/template.js';
 import { promptOpensReasoning } from '../chat/reasoning.js';
 import { generateText, type GenerationResult } from '../engine/generate.js';
-import { Sampler, DEFAULT_SAMPLING, type SamplingOptions } from '../engine/sampler.js';
+import { Sampler, DEFAULT_SAMPLING } from '../engine/sampler.js';
 import { TrackedSequence } from '../engine/tracked-sequence.js';
 import type { LanguageModel } from '../models/model.js';
 import { AnswerPrinter, type Out } from './display.js';
 
-export interface Settings extends Required<Pick<SamplingOptions, 'temperature' | 'topK' | 'topP' | 'minP' | 'repeatPenalty' | 'seed'>> {
+/** The sampling options a chat can change, and the answer length. */
+export interface Settings {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repeatPenalty: number;
+  seed: number;
   /** Most tokens per answer; Infinity = until the context is full. */
   maxTokens: number;
 }

@@ -1,20 +1,31 @@
-/** `minke info MODEL`: what a weight file holds and what it will take in memory, without loading it. */
+/**
+ * `minke info MODEL [--json] [--ctx N] [--tensors]`: what a weight file holds — for a model minke
+ * runs, its architecture, parameters, bytes per storage format and the memory a context of N
+ * tokens needs (weights + state per token × N); for any other weight file, the generic listing
+ * (metadata, tensors, bytes per storage type).
+ *
+ * The model's description comes from loading it (the model layer has no load-free description yet).
+ */
 import { openWeights, type TensorInfo, type WeightFile } from '../formats/weights.js';
 import type { GGUFFile } from '../formats/gguf.js';
+import type { ModelDescription } from '../models/model.js';
+import { loadModel } from '../models/index.js';
+import { parseArgs, flag, UsageError, type FlagSpec } from './args.js';
+import { formatBytes, formatCount } from './display.js';
+import { checkContext, contextOf } from './load.js';
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return `${n.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
-}
+const FLAGS: Record<string, FlagSpec> = {
+  json: { kind: 'boolean' },
+  ctx: { kind: 'int', min: 1 },
+  tensors: { kind: 'boolean', short: 'v' },
+  help: { kind: 'boolean', short: 'h' },
+};
 
-function formatCount(n: number): string {
-  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
-  if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
-  if (n >= 1e3) return `${(n / 1e3).toFixed(2)}K`;
-  return String(n);
-}
+const USAGE = `usage: minke info MODEL [--json] [--ctx N] [--tensors]
+  --json      print it as JSON
+  --ctx N     the context to size the memory for (default: the model's default context)
+  --tensors   list every tensor
+`;
 
 function summariseTensors(tensors: Iterable<TensorInfo>) {
   const byDtype = new Map<string, { tensors: number; elements: number; bytes: number }>();
@@ -33,19 +44,25 @@ function summariseTensors(tensors: Iterable<TensorInfo>) {
   return { byDtype, elements, bytes };
 }
 
-function metadataLines(file: WeightFile): string[] {
+const jsonValue = (_k: string, v: unknown) => (typeof v === 'bigint' ? v.toString() : v);
+
+function metadataOf(file: WeightFile): Map<string, unknown> | undefined {
   const gguf = (file as Partial<GGUFFile>).metadata;
-  if (!(gguf instanceof Map)) return [];
+  return gguf instanceof Map ? gguf : undefined;
+}
+
+function metadataLines(file: WeightFile): string[] {
   const lines: string[] = [];
-  for (const [key, value] of gguf) {
-    const shown = Array.isArray(value) ? `[${value.length} values]` : JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+  for (const [key, value] of metadataOf(file) ?? []) {
+    const shown = Array.isArray(value) ? `[${value.length} values]` : JSON.stringify(value, jsonValue);
     lines.push(`  ${key} = ${shown.length > 100 ? shown.slice(0, 97) + '...' : shown}`);
   }
   return lines;
 }
 
-export function describe(file: WeightFile, verbose: boolean): string {
-  const out: string[] = [`model: ${file.path}`];
+/** The generic listing of any weight file. */
+export function describe(file: WeightFile, verbose: boolean, header = true): string {
+  const out: string[] = header ? [`model: ${file.path}`] : [];
   const meta = metadataLines(file);
   if (meta.length) out.push('metadata:', ...meta);
   const { byDtype, elements, bytes } = summariseTensors(file.tensors.values());
@@ -61,18 +78,92 @@ export function describe(file: WeightFile, verbose: boolean): string {
   return out.join('\n') + '\n';
 }
 
-export async function infoCommand(args: string[]): Promise<number> {
-  const verbose = args.includes('--tensors') || args.includes('-v');
-  const paths = args.filter((a) => !a.startsWith('-'));
-  if (paths.length !== 1) {
-    process.stderr.write('usage: minke info MODEL [--tensors]\n');
-    return 2;
-  }
-  const file = openWeights(paths[0]);
+export interface ModelInfo {
+  readonly architecture: string;
+  readonly parameters: number;
+  readonly layers: number;
+  readonly vocabSize: number;
+  readonly contextLength: number;
+  readonly weightBytes: Readonly<Record<string, number>>;
+  readonly stateBytesPerToken: number;
+  /** The context sized for, and what weights + state for it take. */
+  readonly context: number;
+  readonly memory: { readonly weights: number; readonly state: number; readonly total: number };
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+}
+
+export function modelInfo(d: ModelDescription, ctx?: number): ModelInfo {
+  checkContext(d, ctx);
+  const context = contextOf(d, ctx);
+  const weights = Object.values(d.weightBytes).reduce((a, b) => a + b, 0);
+  const state = d.stateBytesPerToken * context;
+  return {
+    architecture: d.architecture, parameters: d.parameters, layers: d.layers, vocabSize: d.vocabSize,
+    contextLength: d.contextLength, weightBytes: d.weightBytes, stateBytesPerToken: d.stateBytesPerToken,
+    context, memory: { weights, state, total: weights + state }, details: d.details,
+  };
+}
+
+export function formatModelInfo(m: ModelInfo): string {
+  const out = [
+    `architecture: ${m.architecture}`,
+    `parameters: ${formatCount(m.parameters)} (${m.parameters})`,
+    `layers: ${m.layers}, vocabulary: ${m.vocabSize}, trained context: ${m.contextLength} tokens`,
+    `details: ${Object.entries(m.details).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    'weights by format:',
+    ...Object.entries(m.weightBytes).sort((a, b) => b[1] - a[1]).map(([f, b]) => `  ${f.padEnd(9)} ${formatBytes(b).padStart(11)}`),
+    `memory for ${m.context} tokens of context: weights ${formatBytes(m.memory.weights)} + ${m.context} × ${formatBytes(m.stateBytesPerToken)} state = ${formatBytes(m.memory.total)}`,
+  ];
+  return out.join('\n') + '\n';
+}
+
+export async function infoCommand(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, FLAGS);
+  if (flag.bool(args, 'help')) { process.stdout.write(USAGE); return 0; }
+  if (args.positionals.length !== 1) throw new UsageError('info needs exactly one MODEL (minke info --help)');
+  const p = args.positionals[0];
+  const ctx = flag.num(args, 'ctx');
+  const json = flag.bool(args, 'json');
+  const verbose = flag.bool(args, 'tensors');
+
+  // A model minke runs describes itself; anything else is listed generically.
+  let model: ModelInfo | undefined;
+  let notRunnable: string | undefined;
   try {
-    process.stdout.write(describe(file, verbose));
-  } finally {
-    file.close();
+    const m = await loadModel(p, { threads: 1 });
+    try { model = modelInfo(m.description, ctx); } finally { await m.close(); }
+  } catch (e) {
+    if (e instanceof Error && /^--ctx/.test(e.message)) throw e;
+    notRunnable = e instanceof Error ? e.message : String(e);
   }
-  return 0;
+  let file: WeightFile | undefined;
+  try {
+    file = openWeights(p);
+  } catch (e) {
+    if (!model) throw e; // e.g. a llama2.c checkpoint: the model view is all there is
+  }
+  try {
+    if (json) {
+      const generic = file ? genericJson(file, verbose) : undefined;
+      process.stdout.write(JSON.stringify({ path: p, ...(model ? { model } : { notRunnable }), ...(generic ? { file: generic } : {}) }, jsonValue) + '\n');
+      return 0;
+    }
+    if (model) process.stdout.write(`model: ${p}\n${formatModelInfo(model)}\n`);
+    else process.stdout.write(`(minke cannot run this file: ${notRunnable})\n`);
+    if (file) process.stdout.write(describe(file, verbose, !model));
+    return 0;
+  } finally {
+    file?.close();
+  }
+}
+
+function genericJson(file: WeightFile, verbose: boolean) {
+  const { byDtype, elements, bytes } = summariseTensors(file.tensors.values());
+  const meta = metadataOf(file);
+  return {
+    tensors: file.tensors.size, elements, bytes,
+    byDtype: Object.fromEntries(byDtype),
+    ...(meta ? { metadata: Object.fromEntries([...meta].map(([k, v]) => [k, Array.isArray(v) ? `[${v.length} values]` : v])) } : {}),
+    ...(verbose ? { tensorList: [...file.tensors.values()].map((t) => ({ name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.byteLength })) } : {}),
+  };
 }

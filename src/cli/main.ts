@@ -1,11 +1,16 @@
 /** `minke` command line: one sub-command per file, loaded only when used. */
+import { UsageError } from './args.js';
+
 const usage = `minke — DeepSeek-V4 family inference in TypeScript
 
 usage:
-  minke info MODEL [--tensors]   what a model file holds: metadata, tensors, bytes per storage type
-  minke bench kernels            kernel throughput against this machine's memory bandwidth
+  minke run MODEL [PROMPT] [options]      generate: one answer, or an interactive chat (minke run --help)
+  minke logits MODEL --tokens 1,2,3       raw logits of one prefill, as JSON (minke logits --help)
+  minke info MODEL [--json] [--ctx N]     what a model file holds and the memory it will need
+  minke bench MODEL [--prompt N --gen N]  prefill and decode speed, peak memory
+  minke bench kernels                     kernel throughput against this machine's memory bandwidth
 
-MODEL is a .gguf file, a .safetensors file, or a Hugging Face model directory.
+MODEL is a .gguf file, a .safetensors file, a Hugging Face model directory, or a llama2.c .bin checkpoint.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -17,21 +22,27 @@ async function main(argv: string[]): Promise<number> {
     case 'help':
       process.stdout.write(usage);
       return 0;
+    case 'run':
+      return (await import('./run.js')).runCommand(rest);
+    case 'logits':
+      return (await import('./logits.js')).logitsCommand(rest);
     case 'info':
       return (await import('./info.js')).infoCommand(rest);
     case 'bench':
-      return (await import('../../bench/main.js')).benchCommand(rest);
+      // `bench kernels` (and the other named benchmarks) live in bench/; anything else is a model.
+      if (rest[0] === 'kernels') return (await import('../../bench/main.js')).benchCommand(rest);
+      return (await import('./bench-model.js')).benchModelCommand(rest);
     default:
-      process.stderr.write(`minke: unknown command ${JSON.stringify(cmd)}\n\n${usage}`);
-      return 2;
+      throw new UsageError(`unknown command ${JSON.stringify(cmd)} (minke --help lists the commands)`);
   }
 }
 
 try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (err) {
-  // Bad input is reported as one clear line, not a stack trace.
-  process.stderr.write(`minke: ${err instanceof Error ? err.message : String(err)}\n`);
+  // Bad input is reported as one clear line, not a stack trace; usage mistakes exit with 2.
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`minke: ${message.split('\n')[0]}\n`);
   if (process.env.MINKE_DEBUG) console.error(err);
-  process.exitCode = 1;
+  process.exitCode = err instanceof UsageError ? 2 : 1;
 }

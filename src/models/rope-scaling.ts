@@ -22,7 +22,9 @@ export interface Llama3Scaling {
  * s = (originalContext / wavelength − lowFreqFactor) / (highFreqFactor − lowFreqFactor).
  */
 export function llama3Factors(base: number, dim: number, s: Llama3Scaling): Float32Array {
-  for (const [k, v] of Object.entries(s)) if (!(typeof v === 'number' && v > 0)) throw new Error(`llama3 rope scaling: ${k} ${v} must be a positive number`);
+  const fields = { factor: s.factor, low_freq_factor: s.lowFreqFactor, high_freq_factor: s.highFreqFactor, original_max_position_embeddings: s.originalContext };
+  for (const [k, v] of Object.entries(fields)) if (!(typeof v === 'number' && v > 0)) throw new Error(`llama3 rope scaling: ${k} ${v} must be a positive number`);
+  if (s.highFreqFactor <= s.lowFreqFactor) throw new Error(`llama3 rope scaling: high_freq_factor ${s.highFreqFactor} must exceed low_freq_factor ${s.lowFreqFactor}`);
   const freqs = ropeFreqs(base, dim);
   const highWavelen = s.originalContext / s.highFreqFactor, lowWavelen = s.originalContext / s.lowFreqFactor;
   return freqs.map((f) => {

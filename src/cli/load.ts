@@ -1,0 +1,104 @@
+/**
+ * Loading a model for a command: what it will need first (weights from the file header), progress
+ * while the weights load (bytes and %, on stderr), then what the chosen context adds.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { openWeights } from '../formats/weights.js';
+import type { LanguageModel, ModelDescription } from '../models/model.js';
+import { loadModel } from '../models/index.js';
+import { formatBytes, formatCount, type Out } from './display.js';
+
+export interface CliLoadOptions {
+  readonly threads?: number;
+  /** Context the command's sequences get (--ctx). */
+  readonly contextLength?: number;
+  /** Where progress and sizes go; nothing is written when absent. */
+  readonly log?: Out;
+}
+
+export async function loadForCli(modelPath: string, opts: CliLoadOptions): Promise<LanguageModel> {
+  if (!fs.existsSync(modelPath)) throw new Error(`${modelPath}: no such file or directory`);
+  const log = opts.log;
+  const name = path.basename(modelPath);
+  if (log) log.write(`${name}: ${formatBytes(weightBytesInFile(modelPath))} of weights to load\n`);
+  const progress = log ? progressLine(log, name) : undefined;
+  const t0 = performance.now();
+  let model: LanguageModel;
+  try {
+    model = await loadModel(modelPath, { threads: opts.threads, contextLength: opts.contextLength, onProgress: progress?.update });
+  } finally {
+    progress?.end();
+  }
+  try {
+    checkContext(model.description, opts.contextLength);
+  } catch (e) {
+    await model.close();
+    throw e;
+  }
+  if (log) {
+    const ctx = contextOf(model.description, opts.contextLength);
+    log.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${summary(model.description, ctx)}\n`);
+  }
+  return model;
+}
+
+/** The context a command's sequence gets: --ctx, else what the model gives by default. */
+export function contextOf(d: ModelDescription, requested?: number): number {
+  const dflt = d.details.defaultContext;
+  return requested ?? (typeof dflt === 'number' ? dflt : d.contextLength);
+}
+
+export function checkContext(d: ModelDescription, requested?: number): void {
+  if (requested !== undefined && requested > d.contextLength) {
+    throw new Error(`--ctx ${requested} is longer than the model's context of ${d.contextLength} tokens`);
+  }
+}
+
+/** "llama, 292.80K parameters, 1.12 MiB weights + 2048 tokens × 640 B = 1.25 MiB context → 2.37 MiB". */
+export function summary(d: ModelDescription, ctx: number): string {
+  const weights = Object.values(d.weightBytes).reduce((a, b) => a + b, 0);
+  const state = d.stateBytesPerToken * ctx;
+  return `${d.architecture}, ${formatCount(d.parameters)} parameters, ${formatBytes(weights)} weights + ` +
+    `${ctx} tokens × ${formatBytes(d.stateBytesPerToken)} = ${formatBytes(state)} context → ${formatBytes(weights + state)}`;
+}
+
+function weightBytesInFile(p: string): number {
+  const f = openWeights(p);
+  try {
+    let n = 0;
+    for (const t of f.tensors.values()) n += t.byteLength;
+    return n;
+  } finally {
+    f.close();
+  }
+}
+
+/**
+ * On a terminal: "\rloading name  45% (0.50 MiB / 1.12 MiB)", redrawn at most 10 times a second.
+ * Elsewhere (a log file): one such line at every quarter.
+ */
+function progressLine(log: Out, name: string): { update: (done: number, total: number) => void; end: () => void } {
+  let last = 0;
+  let quarter = 0;
+  let drawn = false;
+  const line = (done: number, total: number) => {
+    const pct = total > 0 ? Math.floor((100 * done) / total) : 100;
+    return `loading ${name} ${String(pct).padStart(3)}% (${formatBytes(done)} / ${formatBytes(total)})`;
+  };
+  return {
+    update: (done, total) => {
+      if (!log.isTTY) {
+        const q = total > 0 ? Math.floor((4 * done) / total) : 4;
+        if (q > quarter) { quarter = q; log.write(line(done, total) + '\n'); }
+        return;
+      }
+      const now = performance.now();
+      if (now - last < 100 && done < total) return;
+      last = now;
+      log.write('\r' + line(done, total));
+      drawn = true;
+    },
+    end: () => { if (drawn) log.write('\n'); },
+  };
+}

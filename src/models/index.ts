@@ -1,0 +1,92 @@
+/**
+ * loadModel: any model file or directory minke runs, as a LanguageModel (model.ts).
+ *
+ * - a `.gguf` file (or a directory holding one): the architecture from `general.architecture`;
+ * - a Hugging Face directory (config.json + safetensors + tokenizer.json), or one of its
+ *   .safetensors files: the architecture from config.json's `model_type`;
+ * - a llama2.c `.bin` checkpoint, with its tokenizer.bin / tok*.bin beside it (or `tokenizerPath`).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Backend } from '../kernels/backend.js';
+import { CpuBackend } from '../kernels/cpu/cpu-backend.js';
+import { openGGUF } from '../formats/gguf.js';
+import { openLlama2c } from '../formats/llama2c.js';
+import { openSafetensors } from '../formats/safetensors.js';
+import { loadLlama, type LlamaSource } from './llama.js';
+import { GGUF_LLAMA_ARCHITECTURES, llamaFromGGUF } from './llama-gguf.js';
+import { HF_LLAMA_ARCHITECTURES, llamaFromHF, readJson } from './llama-hf.js';
+import { findLlama2cTokenizer, llamaFromLlama2c } from './llama-llama2c.js';
+import type { LanguageModel, LoadOptions } from './model.js';
+
+export type { LanguageModel, LoadOptions, ModelDescription, Sequence } from './model.js';
+export { LlamaModel } from './llama.js';
+
+export async function loadModel(p: string, opts: LoadOptions = {}): Promise<LanguageModel> {
+  const src = openSource(p, opts);
+  let backend: Backend | undefined = opts.backend;
+  try {
+    backend ??= await CpuBackend.create({ threads: opts.threads });
+    return await loadLlama(src, backend, opts, opts.backend === undefined);
+  } catch (err) {
+    if (backend && !opts.backend) await backend.close();
+    throw err;
+  } finally {
+    // Everything is in backend memory now (or failed to get there).
+    src.file.close();
+  }
+}
+
+/** Opens the weights behind `p` and reads its configuration, or says clearly what it is not. */
+function openSource(p: string, opts: LoadOptions): LlamaSource {
+  if (!fs.existsSync(p)) throw new Error(`${p}: no such file or directory`);
+  const dir = fs.statSync(p).isDirectory() ? p : undefined;
+  if (dir) {
+    if (fs.existsSync(path.join(dir, 'config.json'))) return fromHF(dir);
+    const ggufs = fs.readdirSync(dir).filter((f) => f.endsWith('.gguf'));
+    if (ggufs.length === 1) return fromGGUF(path.join(dir, ggufs[0]));
+    throw new Error(`${dir}: ${ggufs.length ? `several .gguf files (${ggufs.join(', ')}): name one` : 'neither a Hugging Face model (config.json) nor a .gguf inside'}`);
+  }
+  if (p.endsWith('.safetensors') || p.endsWith('.json')) return fromHF(path.dirname(p));
+  if (p.endsWith('.bin')) {
+    const file = openLlama2c(p);
+    try {
+      return llamaFromLlama2c(file, opts.tokenizerPath ?? findLlama2cTokenizer(p));
+    } catch (err) {
+      file.close();
+      throw err;
+    }
+  }
+  return fromGGUF(p);
+}
+
+function fromGGUF(p: string): LlamaSource {
+  const file = openGGUF(p);
+  try {
+    const arch = file.metadata.get('general.architecture');
+    if (typeof arch !== 'string') throw new Error(`${p}: general.architecture is missing`);
+    if (!GGUF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(p, arch, GGUF_LLAMA_ARCHITECTURES);
+    return llamaFromGGUF(file);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+function fromHF(dir: string): LlamaSource {
+  const config = readJson(dir, 'config.json', true)!;
+  const arch = config.model_type;
+  if (typeof arch !== 'string') throw new Error(`${path.join(dir, 'config.json')}: model_type is missing`);
+  if (!HF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(path.join(dir, 'config.json'), arch, HF_LLAMA_ARCHITECTURES);
+  const file = openSafetensors(dir);
+  try {
+    return llamaFromHF(dir, config, file);
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+function unknownArchitecture(where: string, arch: string, known: readonly string[]): Error {
+  return new Error(`${where}: unknown architecture '${arch}' (minke runs ${known.join(', ')})`);
+}

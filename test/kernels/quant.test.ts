@@ -182,13 +182,16 @@ function reference(s: Setup, t: number, r: number): { y: number; bound: number; 
   return { y, bound, tol: 1e-5 * bound + 2 ** -10 * sTerm + 1e-30 };
 }
 
+/** A kernel's name in messages: its format, plus the variant for opt-in kernels. */
+const label = (k: MatrixKernel): string => formatName(k.format) + (k.variant ? ` (${k.variant})` : '');
+
 const SENTINEL = 0x7fc0dead;
 function fillSentinel(p: number, n: number): void { new Uint32Array(memory.buffer, p, n).fill(SENTINEL); }
 
 const BUILDS = VARIANTS.flatMap((v) => [true, false].map((scratch) => ({ v, scratch, label: `${v}${scratch ? '' : ', no scratch'}` })));
 
 for (const kern of QUANT_KERNELS) for (const b of BUILDS) {
-  const name = `${formatName(kern.format)} [${b.label}]`;
+  const name = `${label(kern)} [${b.label}]`;
 
   test(`${name}: matvec wasm ≈ twin ≈ float64 reference; row ranges write only their rows`, () => {
     use(b.v, b.scratch);
@@ -243,7 +246,7 @@ for (const kern of QUANT_KERNELS) for (const b of BUILDS) {
 test('kernels read nothing past the weights or the activations (placed at the end of memory)', () => {
   for (const kern of QUANT_KERNELS) for (const v of VARIANTS) {
     use(v, true);
-    const name = `${formatName(kern.format)} [${v}]`;
+    const name = `${label(kern)} [${v}]`;
     const n = 2;
     const s = setup(kern, n, 303);
     const y = alloc(4 * n * s.rows);
@@ -278,18 +281,18 @@ test('kernels read nothing past the weights or the activations (placed at the en
 });
 
 const EXPECTED = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k',
-  'f8_e4m3+e8m0/128x128', 'f8_e4m3+f32/128x128', 'fp4_e2m1+e8m0/1x32'];
+  'f8_e4m3+e8m0/128x128', 'f8_e4m3+f32/128x128', 'fp4_e2m1+e8m0/1x32', 'fp4_e2m1+e8m0/1x32 (int8-act)'];
 
 test('every quantised weight format has its kernels exported, in every build', () => {
   for (const v of VARIANTS) {
     use(v, true);
     for (const k of QUANT_KERNELS) assert.equal(typeof wasm[k.wasm.matvec], 'function', `${v}: ${k.wasm.matvec} missing`);
   }
-  const names = QUANT_KERNELS.map((k) => formatName(k.format)).sort();
+  const names = QUANT_KERNELS.map(label).sort();
   assert.deepEqual(names, [...EXPECTED].sort());
   for (const k of QUANT_KERNELS) {
-    assert.equal(typeof wasm[k.wasm.matvec], 'function', `${formatName(k.format)}: ${k.wasm.matvec} missing`);
-    assert.equal(typeof wasm[k.wasm.matmul], 'function', `${formatName(k.format)}: ${k.wasm.matmul} missing`);
+    assert.equal(typeof wasm[k.wasm.matvec], 'function', `${label(k)}: ${k.wasm.matvec} missing`);
+    assert.equal(typeof wasm[k.wasm.matmul], 'function', `${label(k)}: ${k.wasm.matmul} missing`);
   }
 });
 
@@ -342,7 +345,7 @@ test('largest codes against ±127 activations (the i16 bounds of the byte dots),
     for (const c of cases) {
       use(v, true);
       reset();
-      const kern = QUANT_KERNELS.find((q) => q.format.dtype === c.kern)!;
+      const kern = QUANT_KERNELS.find((q) => q.format.dtype === c.kern && !q.variant)!;
       const nb = c.k / (c.kern === 'q4_0' ? 32 : 256);
       const rowOf = (hi: boolean) => { const one = c.rows(hi), r = new Uint8Array(one.length * nb); for (let i = 0; i < nb; i++) r.set(one, i * one.length); return r; };
       const w0 = rowOf(true), w1 = rowOf(false), wb = new Uint8Array(w0.length * 2);
@@ -350,6 +353,42 @@ test('largest codes against ±127 activations (the i16 bounds of the byte dots),
       const w = put(wb), xp = put(c.act()), y = alloc(8);
       wasm[kern.wasm.matvec](w, 0, xp, y, c.k, 0, 2);
       assert.deepEqual([...f32(y, 2)], c.y, `${c.kern} [${v}]`);
+    }
+  }
+});
+
+test('FP4 int8-act: largest codes against −127 activations (the i16 bounds of its byte dots), hand-computed', () => {
+  // k = 64, two groups. Row 0: every code 0x7 (6.0), scales 2^0; row 1: every code 0xF (−6.0), scales
+  // 2^0 then 2^1. Activations: q8_0 blocks with d = 1 (f16 0x3C00), every quant −127.
+  const kern = QUANT_KERNELS.find((q) => q.format.dtype === 'fp4_e2m1' && q.variant === 'int8-act')!;
+  assert.equal(kern.act, 'q8_0');
+  for (const v of VARIANTS) {
+    use(v, true);
+    reset();
+    const wb = new Uint8Array(64);
+    wb.fill(0x77, 0, 32);
+    wb.fill(0xff, 32);
+    const xb = new Uint8Array(68);
+    for (const o of [0, 34]) { xb.set([0x00, 0x3c], o); xb.fill(0x81, o + 2, o + 34); }
+    const w = put(wb), sc = put(new Uint8Array([127, 127, 127, 128])), xp = put(xb), y = alloc(8);
+    wasm[kern.wasm.matvec](w, sc, xp, y, 64, 0, 2);
+    assert.deepEqual([...f32(y, 2)], [6 * -127 * 64, -6 * -127 * 32 * (1 + 2)], `[${v}]`);
+  }
+});
+
+test('CpuBackend uses the int8-act variants only when asked (fastActivations)', async () => {
+  const { CpuBackend } = await import('../../src/kernels/cpu/cpu-backend.js');
+  const { FP4_E8M0_32 } = await import('../../src/tensor/dtype.js');
+  for (const fast of [false, true]) {
+    const be = await CpuBackend.create({ threads: 1, fastActivations: fast });
+    try {
+      const w = be.allocWeight(FP4_E8M0_32, [4, 64]);
+      assert.equal(be.kernelFor(w).variant, fast ? 'int8-act' : undefined);
+      assert.equal(be.kernelFor(w).act, fast ? 'q8_0' : 'f32');
+      const q4 = be.allocWeight({ dtype: 'q4_0' }, [4, 64]);
+      assert.equal(be.kernelFor(q4).variant, undefined, 'a format without a variant keeps its kernel');
+    } finally {
+      await be.close();
     }
   }
 });

@@ -23,6 +23,11 @@ export interface CpuBackendOptions {
    * Tests set both to 0 to send every job through the pool.
    */
   readonly parallelMin?: { readonly matrixBytes?: number; readonly opElements?: number };
+  /**
+   * Use the int8-activation kernel variants where a format has one (FP4: x quantised to q8_0
+   * first; faster, approximate against f32 x). Default: MINKE_INT8_ACT=1, else off (exact kernels).
+   */
+  readonly fastActivations?: boolean;
 }
 
 export class CpuTensor implements Tensor {
@@ -67,7 +72,8 @@ export class CpuBackend implements Backend {
   private constructor(heap: WasmHeap, pool: WorkerPool, opts: CpuBackendOptions) {
     this.heap = heap;
     this.pool = pool;
-    this.kernels = new Map(MATRIX_KERNELS.map((k) => [formatName(k.format), k]));
+    this.kernels = new Map();
+    this.setFastActivations(opts.fastActivations ?? process.env.MINKE_INT8_ACT === '1');
     this.quantizers = new Map(ACT_QUANTIZERS.map((q) => [q.act, q]));
     this.opThreads = pool.threads;
     this.minMatrixBytes = opts.parallelMin?.matrixBytes ?? 1 << 18;
@@ -91,6 +97,13 @@ export class CpuBackend implements Backend {
   setThreads(n: number): void {
     if (!Number.isInteger(n) || n < 1 || n > this.pool.threads) throw new Error(`setThreads: ${n} is not from 1 to ${this.pool.threads}`);
     this.opThreads = n;
+  }
+
+  /** Switches between the exact kernels and the int8-activation variants (see CpuBackendOptions.fastActivations). */
+  setFastActivations(on: boolean): void {
+    this.kernels.clear();
+    for (const k of MATRIX_KERNELS) if (!k.variant) this.kernels.set(formatName(k.format), k);
+    if (on) for (const k of MATRIX_KERNELS) if (k.variant === 'int8-act') this.kernels.set(formatName(k.format), k);
   }
 
   /** The matrix kernel for a weight's format, or an error listing the supported ones. */

@@ -26,6 +26,8 @@ export const QUANT_KERNELS: MatrixKernel[] = [
   kernel(FP8_BLOCK_E8M0, 'f32', 'f8_e4m3_e8m0', { matvec: ds.matvec_f8_e4m3_e8m0, matmul: ds.matmul_f8_e4m3_e8m0 }),
   kernel(FP8_BLOCK_F32, 'f32', 'f8_e4m3_f32', { matvec: ds.matvec_f8_e4m3_f32, matmul: ds.matmul_f8_e4m3_f32 }),
   kernel(FP4_E8M0_32, 'f32', 'fp4_e2m1_e8m0', { matvec: ds.matvec_fp4_e2m1_e8m0, matmul: ds.matmul_fp4_e2m1_e8m0 }),
+  // opt-in (CpuBackend fastActivations): FP4 against q8_0 activations, integer dots
+  { ...kernel(FP4_E8M0_32, 'q8_0', 'fp4_e2m1_e8m0_i8', { matvec: ds.matvec_fp4_e2m1_e8m0_i8, matmul: ds.matmul_fp4_e2m1_e8m0_i8 }), variant: 'int8-act' },
 ];
 
 export const ACT_QUANTIZERS: ActQuantizer[] = [

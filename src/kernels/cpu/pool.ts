@@ -26,8 +26,8 @@ export function defaultThreads(option?: number): number {
   return n;
 }
 
-/** Chunks per thread a job is cut into: enough that threads the OS delays are made up by the others. */
-const CHUNKS_PER_THREAD = 4;
+/** Chunks per thread a job is cut into: enough that a thread the OS delays holds up little work. */
+const CHUNKS_PER_THREAD = 8;
 /** After its own share the caller spins this long for the workers before it sleeps (milliseconds). */
 const CALLER_SPIN_MS = 2;
 /** Each thread's kernel scratch (wasm/scratch.ts): room for a rescaled x of up to 65536 values. */
@@ -102,7 +102,7 @@ export class WorkerPool {
     if (rows <= 0) return;
     const fn = this.kernels[fi];
     const used = Math.max(1, Math.min(threads, this.threads));
-    const chunk = Math.max(align, Math.ceil(rows / (used * CHUNKS_PER_THREAD) / align) * align);
+    const chunk = Math.max(align, Math.ceil(rows / Math.min(used * CHUNKS_PER_THREAD, MAX_CHUNKS) / align) * align);
     if (used === 1 || chunk >= rows) {
       Reflect.apply(fn, undefined, [...args, 0, rows]);
       return;

@@ -17,9 +17,17 @@ export type QuantizeActFn = (mem: ArrayBufferLike, x: number, out: number, k: nu
 /** What a matrix kernel wants as its activation rows (see README.md, "Activation types"). */
 export type ActType = 'f32' | 'q8_0' | 'q8_1' | 'q8_k';
 
+/**
+ * An opt-in alternative to a format's default kernel: 'int8-act' quantises f32 activations to q8_0
+ * first (faster, approximate against f32 x); the backend uses it only when asked (fastActivations).
+ */
+export type MatrixKernelVariant = 'int8-act';
+
 export interface MatrixKernel {
   readonly format: WeightFormat;
   readonly act: ActType;
+  /** Absent for the format's default kernel. */
+  readonly variant?: MatrixKernelVariant;
   readonly wasm: { readonly matvec: string; readonly matmul: string };
   readonly twin: { readonly matvec: MatvecFn; readonly matmul: MatmulFn };
 }

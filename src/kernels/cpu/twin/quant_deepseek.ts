@@ -2,7 +2,7 @@
  * Plain-TypeScript twins of the DeepSeek block-scaled kernels (wasm/quant_fp8.ts, quant_fp4.ts) on
  * f32 activations: FP8 E4M3 with one scale per 128×128 tile (E8M0 bytes or f32), FP4 E2M1 (low
  * nibble = even element) with one E8M0 scale per row per 32 inputs. Each scale group is summed in
- * f64 and multiplied by its scale.
+ * f64 and multiplied by its scale. Also the FP4 int8-activation variant on q8_0 blocks.
  */
 import { E2M1_TO_F32, E4M3_TO_F32 } from '../../../tensor/float.js';
 import { Mem, e8m0, matmulOf, matvecOf, type RowDot } from './quant_common.js';
@@ -33,8 +33,28 @@ const fp4Dot: RowDot = (m, w, scale, row, x, k) => {
   return sum;
 };
 
+/** E2M1 codes as integers ×2 (the int8-activation variant's weights). */
+const E2M1_X2 = [0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12];
+
+/**
+ * The int8-activation FP4 variant (wasm/quant_fp4_i8.ts) on q8_0 blocks (f16 d, 32 × i8): per group
+ * an exact integer sum of doubled E2M1 values × quants, times f32(2^(e−127)/2 · d), summed in f64.
+ */
+const fp4I8Dot: RowDot = (m, w, scale, row, x, k) => {
+  const groups = k / 32, wr = w + (row * k) / 2;
+  let sum = 0;
+  for (let g = 0; g < groups; g++) {
+    const xb = x + 34 * g;
+    let isum = 0;
+    for (let j = 0; j < 32; j++) isum += E2M1_X2[(m.u8[wr + 16 * g + (j >> 1)] >> (4 * (j & 1))) & 15] * m.i8[xb + 2 + j];
+    sum += Math.fround(Math.fround(e8m0(m.u8[scale + row * groups + g]) / 2) * m.f16(xb)) * isum;
+  }
+  return sum;
+};
+
 const f32Row = (k: number): number => 4 * k;
 
 export const matvec_f8_e4m3_e8m0 = matvecOf(fp8Dot(false)), matmul_f8_e4m3_e8m0 = matmulOf(fp8Dot(false), f32Row);
 export const matvec_f8_e4m3_f32 = matvecOf(fp8Dot(true)), matmul_f8_e4m3_f32 = matmulOf(fp8Dot(true), f32Row);
 export const matvec_fp4_e2m1_e8m0 = matvecOf(fp4Dot), matmul_fp4_e2m1_e8m0 = matmulOf(fp4Dot, f32Row);
+export const matvec_fp4_e2m1_e8m0_i8 = matvecOf(fp4I8Dot), matmul_fp4_e2m1_e8m0_i8 = matmulOf(fp4I8Dot, (k) => (k / 32) * 34);

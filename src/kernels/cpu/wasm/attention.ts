@@ -1,14 +1,22 @@
-// Causal grouped-query attention over a KV cache, and the f32 → cache-dtype row stores that fill it
-// (ABI: ../README.md, "Attention").
+// Causal grouped-query attention over a KV cache, and the f32 → cache-dtype row stores that fill it.
+// Same conventions as the ops (../README.md): pointers into the shared memory, f32 activations,
+// the work-row range [row0, row1) last. Backend ops: copy() and attention() (../../backend.ts).
 //
 // One work row is one (token, head) pair: r = t · heads + h, so the pool splits a decode step
 // across heads and a prefill across tokens and heads alike. Query head h reads KV head
 // h / (heads / kvHeads), as llama.cpp broadcasts K and V over a group. Token t sits at cache
 // position p = start + t and sees positions lo … p, lo = max(0, p − window + 1) (window 0: all).
-// The softmax runs online (one pass: a new maximum rescales what was summed so far), accumulating
-// straight into the output row, so nothing needs scratch space whatever the context length.
+//
+// Positions go in tiles of up to TILE: the tile's scores are staged in the thread's scratch, a new
+// maximum rescales what was summed so far (the online softmax), and V is accumulated 16 channels at
+// a time in registers, so each output channel is loaded and stored once per tile, not per
+// position. Without room in the scratch for one tile, a one-position-at-a-time path does the same.
 
+import { scratchBytes, scratchPtr } from './scratch';
 import { f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
+
+/** Positions per tile: 1 KiB of scores. */
+const TILE: i32 = 256;
 
 @inline function dotF32(a: usize, b: usize, d: i32): f32 {
   let a0 = f32x4.splat(0), a1 = a0;
@@ -38,29 +46,81 @@ import { f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
   return s;
 }
 
-/** y = y · c + e · v, v f32. */
-@inline function axpyF32(y: usize, c: f32, e: f32, v: usize, d: i32): void {
-  const vc = f32x4.splat(c), ve = f32x4.splat(e);
+/** y += e · v, v f32 (the one-position path). */
+@inline function axpyF32(y: usize, e: f32, v: usize, d: i32): void {
+  const ve = f32x4.splat(e);
   let j = 0;
-  for (; j + 4 <= d; j += 4) {
-    const o = <usize>j << 2;
-    v128.store(y + o, fma(f32x4.mul(v128.load(y + o), vc), v128.load(v + o), ve));
-  }
-  for (; j < d; j++) { const o = <usize>j << 2; store<f32>(y + o, load<f32>(y + o) * c + e * load<f32>(v + o)); }
+  for (; j + 4 <= d; j += 4) { const o = <usize>j << 2; v128.store(y + o, fma(v128.load(y + o), v128.load(v + o), ve)); }
+  for (; j < d; j++) { const o = <usize>j << 2; store<f32>(y + o, load<f32>(y + o) + e * load<f32>(v + o)); }
 }
 
-/** y = y · c + e · v, v f16 bits. */
-@inline function axpyF16(y: usize, c: f32, e: f32, v: usize, d: i32): void {
-  const sc = f16scale4(), vc = f32x4.splat(c), ve = f32x4.splat(e);
+/** y += e · v, v f16 bits (the one-position path). */
+@inline function axpyF16(y: usize, e: f32, v: usize, d: i32): void {
+  const sc = f16scale4(), ve = f32x4.splat(e);
   let j = 0;
   for (; j + 8 <= d; j += 8) {
     const o = <usize>j << 2, h = v128.load(v + (<usize>j << 1));
-    v128.store(y + o, fma(f32x4.mul(v128.load(y + o), vc), f16lo(h, sc), ve));
-    v128.store(y + o, fma(f32x4.mul(v128.load(y + o, 16), vc), f16hi(h, sc), ve), 16);
+    v128.store(y + o, fma(v128.load(y + o), f16lo(h, sc), ve));
+    v128.store(y + o, fma(v128.load(y + o, 16), f16hi(h, sc), ve), 16);
   }
-  for (; j < d; j++) {
-    const o = <usize>j << 2;
-    store<f32>(y + o, load<f32>(y + o) * c + e * f16(load<u16>(v + (<usize>j << 1))));
+  for (; j < d; j++) { const o = <usize>j << 2; store<f32>(y + o, load<f32>(y + o) + e * f16(load<u16>(v + (<usize>j << 1)))); }
+}
+
+/** y *= c. */
+@inline function scaleRow(y: usize, c: f32, d: i32): void {
+  const vc = f32x4.splat(c);
+  let j = 0;
+  for (; j + 4 <= d; j += 4) { const o = <usize>j << 2; v128.store(y + o, f32x4.mul(v128.load(y + o), vc)); }
+  for (; j < d; j++) { const o = <usize>j << 2; store<f32>(y + o, load<f32>(y + o) * c); }
+}
+
+/** y += Σ_i e[i] · V[i] over n rows of V (row stride `stride` bytes), channels in registers. */
+@inline function accumulate(half: i32, y: usize, e: usize, n: i32, v: usize, stride: usize, d: i32): void {
+  const sc = f16scale4();
+  const eb: usize = half ? 2 : 4;
+  let c = 0;
+  for (; c + 16 <= d; c += 16) {
+    const yc = y + (<usize>c << 2);
+    let a0 = v128.load(yc), a1 = v128.load(yc, 16), a2 = v128.load(yc, 32), a3 = v128.load(yc, 48);
+    let vp = v + <usize>c * eb;
+    for (let i = 0; i < n; i++) {
+      const w = f32x4.splat(load<f32>(e + (<usize>i << 2)));
+      if (half) {
+        const h0 = v128.load(vp), h1 = v128.load(vp, 16);
+        a0 = fma(a0, f16lo(h0, sc), w); a1 = fma(a1, f16hi(h0, sc), w);
+        a2 = fma(a2, f16lo(h1, sc), w); a3 = fma(a3, f16hi(h1, sc), w);
+      } else {
+        a0 = fma(a0, v128.load(vp), w); a1 = fma(a1, v128.load(vp, 16), w);
+        a2 = fma(a2, v128.load(vp, 32), w); a3 = fma(a3, v128.load(vp, 48), w);
+      }
+      vp += stride;
+    }
+    v128.store(yc, a0); v128.store(yc, a1, 16); v128.store(yc, a2, 32); v128.store(yc, a3, 48);
+  }
+  for (; c + 8 <= d; c += 8) {
+    const yc = y + (<usize>c << 2);
+    let a0 = v128.load(yc), a1 = v128.load(yc, 16);
+    let vp = v + <usize>c * eb;
+    for (let i = 0; i < n; i++) {
+      const w = f32x4.splat(load<f32>(e + (<usize>i << 2)));
+      if (half) {
+        const h0 = v128.load(vp);
+        a0 = fma(a0, f16lo(h0, sc), w); a1 = fma(a1, f16hi(h0, sc), w);
+      } else {
+        a0 = fma(a0, v128.load(vp), w); a1 = fma(a1, v128.load(vp, 16), w);
+      }
+      vp += stride;
+    }
+    v128.store(yc, a0); v128.store(yc, a1, 16);
+  }
+  for (; c < d; c++) {
+    let a = load<f32>(y + (<usize>c << 2));
+    let vp = v + <usize>c * eb;
+    for (let i = 0; i < n; i++) {
+      a += load<f32>(e + (<usize>i << 2)) * (half ? f16(load<u16>(vp)) : load<f32>(vp));
+      vp += stride;
+    }
+    store<f32>(y + (<usize>c << 2), a);
   }
 }
 
@@ -70,6 +130,8 @@ import { f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
   const group = heads / kvHeads;
   const eb: usize = half ? 2 : 4;
   const kvRow = <usize>(kvHeads * headDim) * eb;
+  const tile = min(TILE, <i32>(scratchBytes >> 2));
+  const buf = scratchPtr;
   for (let r = row0; r < row1; r++) {
     const t = r / heads, h = r % heads;
     const p = start + t;
@@ -77,18 +139,43 @@ import { f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
     const qr = q + (<usize>r * <usize>headDim << 2), o = out + (<usize>r * <usize>headDim << 2);
     memory.fill(o, 0, <usize>headDim << 2);
     const off = <usize>((h / group) * headDim) * eb;
-    let kp = k + <usize>lo * kvRow + off, vp = v + <usize>lo * kvRow + off;
     let m = -Infinity as f32, sum: f32 = 0;
-    for (let j = lo; j <= p; j++) {
-      const s = scale * (half ? dotF16(qr, kp, headDim) : dotF32(qr, kp, headDim));
-      let c: f32 = 1;
-      if (s > m) { c = Mathf.exp(m - s); m = s; sum *= c; }
-      const e = Mathf.exp(s - m);
-      sum += e;
-      if (half) axpyF16(o, c, e, vp, headDim); else axpyF32(o, c, e, vp, headDim);
-      kp += kvRow; vp += kvRow;
+    if (tile > 0) {
+      for (let j0 = lo; j0 <= p; j0 += tile) {
+        const n = min(tile, p + 1 - j0);
+        let kp = k + <usize>j0 * kvRow + off;
+        let tmax = -Infinity as f32;
+        for (let i = 0; i < n; i++) {
+          const s = scale * (half ? dotF16(qr, kp, headDim) : dotF32(qr, kp, headDim));
+          store<f32>(buf + (<usize>i << 2), s);
+          tmax = max(tmax, s);
+          kp += kvRow;
+        }
+        if (tmax > m) {
+          const c = Mathf.exp(m - tmax);
+          sum *= c;
+          if (j0 > lo) scaleRow(o, c, headDim);
+          m = tmax;
+        }
+        for (let i = 0; i < n; i++) {
+          const e = Mathf.exp(load<f32>(buf + (<usize>i << 2)) - m);
+          store<f32>(buf + (<usize>i << 2), e);
+          sum += e;
+        }
+        accumulate(half, o, buf, n, v + <usize>j0 * kvRow + off, kvRow, headDim);
+      }
+    } else {
+      let kp = k + <usize>lo * kvRow + off, vp = v + <usize>lo * kvRow + off;
+      for (let j = lo; j <= p; j++) {
+        const s = scale * (half ? dotF16(qr, kp, headDim) : dotF32(qr, kp, headDim));
+        if (s > m) { const c = Mathf.exp(m - s); sum *= c; scaleRow(o, c, headDim); m = s; }
+        const e = Mathf.exp(s - m);
+        sum += e;
+        if (half) axpyF16(o, e, vp, headDim); else axpyF32(o, e, vp, headDim);
+        kp += kvRow; vp += kvRow;
+      }
     }
-    axpyF32(o, <f32>1.0 / sum, 0, o, headDim);
+    scaleRow(o, <f32>1.0 / sum, headDim);
   }
 }
 

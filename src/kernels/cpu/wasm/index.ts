@@ -19,4 +19,5 @@ export * from './quant_q6k';
 export * from './quant_q2k';
 export * from './quant_fp8';
 export * from './quant_fp4';
+export * from './quant_fp4_i8';
 export * from './attention';

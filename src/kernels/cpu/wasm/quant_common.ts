@@ -52,6 +52,14 @@ export const ONES16: usize = K + 96;
 
 /** i16x8 pair sums of signed bytes x times unsigned 7-bit bytes u. */
 @inline export function dotU7(x: v128, u: v128): v128 { return i16x8.relaxed_dot_i8x16_i7x16_s(x, u); }
+/**
+ * Byte j of `table` at each lane of `idx`, every index in 0..15. The relaxed swizzle is the same
+ * as i8x16.swizzle on such indices, and is one pshufb on x86 (the plain one adds a clamp).
+ */
+@inline export function lookup16(table: v128, idx: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i8x16.relaxed_swizzle(table, idx);
+  return i8x16.swizzle(table, idx);
+}
 /** a · b + c, fused where the machine has FMA. */
 @inline export function madd(a: v128, b: v128, c: v128): v128 {
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);

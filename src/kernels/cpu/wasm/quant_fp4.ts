@@ -12,7 +12,7 @@
 // (or, where x does not fit there, once per step, shared by the four rows);
 // each group's scale multiplies the group's sum. Matmul decodes a group once, in element order with
 // the scale folded in, for four tokens at a time.
-import { LOW_NIBBLES, TOP_HALVES, acc16, e8m0, hsum4f, hsumf, madd, matvecRows } from './quant_common';
+import { LOW_NIBBLES, TOP_HALVES, acc16, e8m0, hsum4f, hsumf, lookup16, madd, matvecRows } from './quant_common';
 import { scratchBytes, scratchPtr } from './scratch';
 
 // f32 top halves of 0, 0.5, 1, 1.5, 2, 3, 4, 6 (then negated): 0x0000, 0x3F00, 0x3F80, 0x3FC0,
@@ -35,7 +35,7 @@ const TABLES = memory.data<u8>([
 }
 /** Top halves of the f32 values of the 8 elements whose codes are bytes 0..7 (or 8..15) of c. */
 @inline function tops(c: v128, high: bool): v128 {
-  return zip8(i8x16.swizzle(v128.load(TABLES), c), i8x16.swizzle(v128.load(TABLES, 16), c), high);
+  return zip8(lookup16(v128.load(TABLES), c), lookup16(v128.load(TABLES, 16), c), high);
 }
 
 /**
@@ -47,8 +47,8 @@ const TABLES = memory.data<u8>([
   const b = v128.load(p);
   const lo = v128.and(b, v128.load(LOW_NIBBLES)), hi = v128.and(i16x8.shr_u(b, 4), v128.load(LOW_NIBBLES));
   const tl = v128.load(TABLES), th = v128.load(TABLES, 16);
-  const el = i8x16.swizzle(tl, lo), eh = i8x16.swizzle(th, lo); // even elements
-  const ol = i8x16.swizzle(tl, hi), oh = i8x16.swizzle(th, hi); // odd elements
+  const el = lookup16(tl, lo), eh = lookup16(th, lo); // even elements
+  const ol = lookup16(tl, hi), oh = lookup16(th, hi); // odd elements
   const e0 = zip8(el, eh, false), e1 = zip8(el, eh, true), o0 = zip8(ol, oh, false), o1 = zip8(ol, oh, true);
   const u = madd(i32x4.shl(e0, 16), xa, madd(v128.and(e0, top), xb, madd(i32x4.shl(o0, 16), xc, f32x4.mul(v128.and(o0, top), xd))));
   const v = madd(i32x4.shl(e1, 16), ya, madd(v128.and(e1, top), yb, madd(i32x4.shl(o1, 16), yc, f32x4.mul(v128.and(o1, top), yd))));

@@ -6,7 +6,7 @@
 // Each 128-element half has quarters k = 0..3: element l of quarter k takes the low (k < 2) or high
 // nibble of ql[l + 32(k & 1)] and bits 2k, 2k+1 of qh[l]. The 6-bit quants are rebuilt as bytes
 // (0..63), dotted like q8_0, and the −32 is taken off as 32 · Σ_s sc_s · bsum_s.
-import { LOW_NIBBLES, dotU7, dotBytes, half, hsum4f, hsum4i, matmulRows, matvecRows, xe, xo } from './quant_common';
+import { LOW_NIBBLES, dotU7, dotBytes, half, hsum4f, hsum4i, lookup16, matmulRows, matvecRows, xe, xo } from './quant_common';
 
 const BLOCK: usize = 210;
 const BLOCK_Q8K: usize = 292;
@@ -44,10 +44,10 @@ const SPLAT16 = memory.data<u8>([
     // e0, e1, e2, e3 are the four chunks' activation vectors here; 6-bit bytes as u7, |lane| ≤ 2 · 63 · 127.
     // Each chunk's i16 pair sums meet its sub-block scale (sign-extended to i16 lanes) in one i32 dot.
     const sc = i16x8.extend_low_i8x16_s(v128.load64_zero(p + 192 + (<usize>n << 3)));
-    const c0 = i32x4.dot_i16x8_s(dotU7(e0, quant6(v128.load(ql), h0, ka)), i8x16.swizzle(sc, v128.load(SPLAT16 + (<usize>m << 6))));
-    const c1 = i32x4.dot_i16x8_s(dotU7(e1, quant6(v128.load(ql, 16), h1, ka)), i8x16.swizzle(sc, v128.load(SPLAT16 + (<usize>m << 6), 16)));
-    const c2 = i32x4.dot_i16x8_s(dotU7(e2, quant6(v128.load(ql, 32), h0, kb)), i8x16.swizzle(sc, v128.load(SPLAT16 + (<usize>m << 6), 32)));
-    const c3 = i32x4.dot_i16x8_s(dotU7(e3, quant6(v128.load(ql, 48), h1, kb)), i8x16.swizzle(sc, v128.load(SPLAT16 + (<usize>m << 6), 48)));
+    const c0 = i32x4.dot_i16x8_s(dotU7(e0, quant6(v128.load(ql), h0, ka)), lookup16(sc, v128.load(SPLAT16 + (<usize>m << 6))));
+    const c1 = i32x4.dot_i16x8_s(dotU7(e1, quant6(v128.load(ql, 16), h1, ka)), lookup16(sc, v128.load(SPLAT16 + (<usize>m << 6), 16)));
+    const c2 = i32x4.dot_i16x8_s(dotU7(e2, quant6(v128.load(ql, 32), h0, kb)), lookup16(sc, v128.load(SPLAT16 + (<usize>m << 6), 32)));
+    const c3 = i32x4.dot_i16x8_s(dotU7(e3, quant6(v128.load(ql, 48), h1, kb)), lookup16(sc, v128.load(SPLAT16 + (<usize>m << 6), 48)));
     return i32x4.add(isum, i32x4.add(i32x4.add(c0, c1), i32x4.add(c2, c3)));
   }
   // quarter ka takes ql[0..31] (k even) and quarter kb ql[32..63]

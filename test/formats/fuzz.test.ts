@@ -13,22 +13,12 @@ import { encodeGGUF } from '../../src/formats/gguf-writer.js';
 import { parseSafetensorsHeader } from '../../src/formats/safetensors.js';
 import type { ByteSource } from '../../src/formats/source.js';
 import type { TensorInfo } from '../../src/formats/weight-file.js';
+import { rng as prng } from '../support/rng.js';
 
 const CASES = Number(process.env.MINKE_FUZZ_CASES ?? 10000);
 const SEED = Number(process.env.MINKE_FUZZ_SEED ?? 20240601);
 const shared = (p: string): string => fileURLToPath(new URL(`../../../../shared/${p}`, import.meta.url));
 
-/** mulberry32: small, fast, seeded. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Mutant {
   /** The (mutated) first `head.length` bytes; the rest of the file reads as zeros. */

@@ -14,6 +14,7 @@ import { dequantize, quantize } from '../../src/tensor/dequantize.js';
 import { formatName, rowBytes } from '../../src/tensor/dtype.js';
 import { f16ToF32 } from '../../src/tensor/float.js';
 import { dequantizeRow, quantizeRow } from '../../src/tensor/quant-gguf.js';
+import { rng } from '../support/rng.js';
 
 // ---- a single-thread instance over a shared memory, with a bump allocator ----------------------------
 
@@ -46,15 +47,6 @@ function put(bytes: Uint8Array): number { const p = alloc(bytes.length); u8(p, b
 
 // ---- seeded data --------------------------------------------------------------------------------------
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Gaussian-ish values with a spread of magnitudes per 32-group, a few exact zeros and outliers. */
 function values(n: number, seed: number): Float32Array {

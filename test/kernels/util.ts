@@ -2,18 +2,9 @@
 import assert from 'node:assert/strict';
 import type { Tensor } from '../../src/kernels/backend.js';
 import type { CpuBackend } from '../../src/kernels/cpu/cpu-backend.js';
+import { rng } from '../support/rng.js';
+export { rng };
 
-/** mulberry32: a small seeded generator, so failures reproduce. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** `n` uniform values in [-scale, scale). */
 export function randomF32(n: number, seed: number, scale = 1): Float32Array {

@@ -1,6 +1,8 @@
 /** Shared helpers of the tensor tests: read-only fixtures under <repo>/../shared, seeded data. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { rng } from '../support/rng.js';
+export { rng };
 
 /** Absolute path of a file under /work/shared (resolved from dist/test/tensor/). */
 export function sharedPath(rel: string): string {
@@ -23,17 +25,6 @@ export function readBytes(rel: string): Uint8Array {
   return new Uint8Array(readFileSync(sharedPath(rel)));
 }
 
-/** mulberry32: a small seeded generator of uniforms in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Standard normal samples (Box–Muller). */
 export function gaussian(n: number, seed: number, sigma = 1): Float32Array {

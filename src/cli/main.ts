@@ -9,6 +9,7 @@ usage:
   minke info MODEL [--json] [--ctx N]     what a model file holds and the memory it will need
   minke bench MODEL [--prompt N --gen N]  prefill and decode speed, peak memory
   minke bench kernels                     kernel throughput against this machine's memory bandwidth
+  minke bench models                      minke vs llama.cpp and wllama on synthetic GGUFs (slow)
 
 MODEL is a .gguf file, a .safetensors file, a Hugging Face model directory, or a llama2.c .bin checkpoint.
 `;
@@ -30,7 +31,7 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./info.js')).infoCommand(rest);
     case 'bench':
       // `bench kernels` (and the other named benchmarks) live in bench/; anything else is a model.
-      if (rest[0] === 'kernels') return (await import('../../bench/main.js')).benchCommand(rest);
+      if (rest[0] === 'kernels' || rest[0] === 'models') return (await import('../../bench/main.js')).benchCommand(rest);
       return (await import('./bench-model.js')).benchModelCommand(rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)} (minke --help lists the commands)`);

@@ -349,6 +349,35 @@ test('largest codes against ±127 activations (the i16 bounds of the byte dots),
   }
 });
 
+test('q4_0 and q8_0 matmul tiles: extreme codes against ±127/−128 activations, 5 tokens × 3 rows, hand-computed', () => {
+  // The matmul tiles (2 rows × 4 tokens, then a lone row and a leftover token) fold the block dots
+  // of four tokens together before widening: all-extreme codes reach those sums' bounds. Row 0: the
+  // largest weight everywhere, row 1 the smallest, row 2 the largest again; every activation of
+  // token t is v[t] with d = 1. Expected y = w · v · k, exact in f32.
+  const k = 64, v = [-127, 127, -128, 1, -127];
+  const cases = [
+    { kern: 'q4_0', block: (hi: boolean) => { const b = new Uint8Array(18); b.set([0x00, 0x3c]); b.fill(hi ? 0xff : 0, 2); return b; }, hi: 7, lo: -8 },
+    { kern: 'q8_0', block: (hi: boolean) => { const b = new Uint8Array(34); b.set([0x00, 0x3c]); b.fill(hi ? 0x7f : 0x80, 2); return b; }, hi: 127, lo: -128 },
+  ];
+  for (const variant of VARIANTS) for (const scratch of [true, false]) for (const c of cases) {
+    use(variant, scratch);
+    reset();
+    const kern = QUANT_KERNELS.find((q) => q.format.dtype === c.kern && !q.variant)!;
+    const bb = c.block(true).length, nb = k / 32, wb = new Uint8Array(3 * nb * bb);
+    for (let r = 0; r < 3; r++) for (let i = 0; i < nb; i++) wb.set(c.block(r !== 1), (r * nb + i) * bb);
+    const xb = new Uint8Array(v.length * nb * 34);
+    for (let t = 0; t < v.length; t++) for (let i = 0; i < nb; i++) {
+      const o = (t * nb + i) * 34;
+      xb.set([0x00, 0x3c], o);
+      xb.fill(v[t] & 0xff, o + 2, o + 34);
+    }
+    const w = put(wb), xp = put(xb), y = alloc(4 * 3 * v.length);
+    wasm[kern.wasm.matmul](w, 0, xp, y, k, v.length, 3, 0, 3);
+    const want = v.flatMap((x) => [c.hi * x * k, c.lo * x * k, c.hi * x * k]);
+    assert.deepEqual([...f32(y, 3 * v.length)], want, `${c.kern} [${variant}${scratch ? '' : ', no scratch'}]`);
+  }
+});
+
 test('FP4 int8-act: largest codes against −127 activations (the i16 bounds of its byte dots), hand-computed', () => {
   // k = 64, two groups. Row 0: every code 0x7 (6.0), scales 2^0; row 1: every code 0xF (−6.0), scales
   // 2^0 then 2^1. Activations: q8_0 blocks with d = 1 (f16 0x3C00), every quant −127.

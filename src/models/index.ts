@@ -17,12 +17,15 @@ import { loadLlama, type LlamaSource } from './llama.js';
 import { GGUF_LLAMA_ARCHITECTURES, llamaFromGGUF } from './llama-gguf.js';
 import { HF_LLAMA_ARCHITECTURES, llamaFromHF, readJson } from './llama-hf.js';
 import { findLlama2cTokenizer, llamaFromLlama2c } from './llama-llama2c.js';
+import { HF_V4_ARCHITECTURES, loadV4, planV4 } from './deepseek-v4-load.js';
 import type { LanguageModel, LoadOptions } from './model.js';
 
 export type { LanguageModel, LoadOptions, ModelDescription, Sequence } from './model.js';
 export { LlamaModel } from './llama.js';
 
 export async function loadModel(p: string, opts: LoadOptions = {}): Promise<LanguageModel> {
+  const v4 = deepseekV4Dir(p);
+  if (v4) return loadDeepseekV4(v4.dir, v4.config, opts);
   const src = openSource(p, opts);
   let backend: Backend | undefined = opts.backend;
   try {
@@ -35,6 +38,27 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<Lang
     // Everything is in backend memory now (or failed to get there).
     src.file.close();
   }
+}
+
+/** The directory and config of `p` when it is (a file of) a DeepSeek-V4 Hugging Face directory. */
+function deepseekV4Dir(p: string): { dir: string; config: Record<string, unknown> } | undefined {
+  if (!fs.existsSync(p)) return undefined;
+  const dir = fs.statSync(p).isDirectory() ? p : (p.endsWith('.safetensors') || p.endsWith('.json')) ? path.dirname(p) : undefined;
+  if (!dir || !fs.existsSync(path.join(dir, 'config.json'))) return undefined;
+  const config = readJson(dir, 'config.json', true)!;
+  return HF_V4_ARCHITECTURES.includes(config.model_type as string) ? { dir, config } : undefined;
+}
+
+async function loadDeepseekV4(dir: string, config: Record<string, unknown>, opts: LoadOptions): Promise<LanguageModel> {
+  const plan = planV4(dir, config, opts);
+  let backend: Backend;
+  try {
+    backend = opts.backend ?? await CpuBackend.create({ threads: opts.threads });
+  } catch (err) {
+    plan.file.close();
+    throw err;
+  }
+  return loadV4(dir, plan, backend, opts, opts.backend === undefined);
 }
 
 /** Opens the weights behind `p` and reads its configuration, or says clearly what it is not. */
@@ -77,7 +101,7 @@ function fromHF(dir: string): LlamaSource {
   const config = readJson(dir, 'config.json', true)!;
   const arch = config.model_type;
   if (typeof arch !== 'string') throw new Error(`${path.join(dir, 'config.json')}: model_type is missing`);
-  if (!HF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(path.join(dir, 'config.json'), arch, HF_LLAMA_ARCHITECTURES);
+  if (!HF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(path.join(dir, 'config.json'), arch, [...HF_LLAMA_ARCHITECTURES, ...HF_V4_ARCHITECTURES]);
   const file = openSafetensors(dir);
   try {
     return llamaFromHF(dir, config, file);

@@ -60,6 +60,15 @@ export interface LoadOptions {
    * open after the model's close() (its owner closes it).
    */
   readonly backend?: Backend;
+  /**
+   * DeepSeek-V4 numerics (spec §10.3): FP8 rounding of the input of every FP8/FP4 product
+   * (`actQuant`) and the quantisation round trips inside attention (`kvQuant`). Both default on,
+   * the model's trained behaviour.
+   */
+  readonly actQuant?: boolean;
+  readonly kvQuant?: boolean;
+  /** Called with warnings worth showing the user (e.g. a checkpoint larger than this machine's memory). */
+  readonly onWarning?: (message: string) => void;
   /** A separate tokenizer file (llama2.c `tokenizer.bin`); default: looked for beside the model. */
   readonly tokenizerPath?: string;
 }

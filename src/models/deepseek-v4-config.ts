@@ -1,0 +1,221 @@
+/**
+ * DeepSeek-V4 configuration and checkpoint layout (spec §2, §10.2, §11): the HF `config.json`
+ * read into the names the forward pass uses, and the exact tensor set an official checkpoint of
+ * that configuration holds (name, dtype, shape). The loader checks a checkpoint against this list
+ * before reading a byte, so a missing tensor, a wrong shape or a scale of the wrong size is named.
+ */
+import type { DType } from '../tensor/dtype.js';
+
+export interface V4Config {
+  readonly vocab: number;
+  readonly dim: number;
+  readonly layers: number;
+  readonly mtpLayers: number;
+  readonly hashLayers: number;
+  readonly heads: number;
+  readonly headDim: number;
+  readonly ropeDim: number;
+  readonly qLoraRank: number;
+  readonly oGroups: number;
+  readonly oLoraRank: number;
+  readonly window: number;
+  /** One per main layer, then one per MTP layer: 0 = sliding window only, 4 = CSA, else HCA. */
+  readonly compressRatios: readonly number[];
+  readonly ropeTheta: number;
+  readonly compressRopeTheta: number;
+  readonly yarn: { readonly factor: number; readonly originalContext: number; readonly betaFast: number; readonly betaSlow: number };
+  readonly indexHeads: number;
+  readonly indexHeadDim: number;
+  readonly indexTopk: number;
+  readonly experts: number;
+  readonly topK: number;
+  readonly moeInter: number;
+  readonly routeScale: number;
+  readonly swigluLimit: number;
+  readonly hcMult: number;
+  readonly hcIters: number;
+  readonly hcEps: number;
+  readonly eps: number;
+  readonly contextLength: number;
+  readonly bos: number;
+  readonly eos: number;
+}
+
+/** Keys of later revisions (V4.1, DSpark) whose meaning this forward pass does not implement (§15). */
+const LATER_REVISION_KEYS = ['kv_source_layer_ids', 'index_source_layer_ids', 'engram_layer_ids', 'engram_config', 'dspark_markov_rank', 'vision_config'];
+
+/** The V4 config from an HF `config.json` object; `where` names the file in errors. */
+export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4Config {
+  const fail = (msg: string): never => { throw new Error(`${where}: ${msg}`); };
+  const later = LATER_REVISION_KEYS.filter((k) => k in json);
+  if (later.length) fail(`has ${later.join(', ')}: a later DeepSeek revision (V4.1 / DSpark) that this DeepSeek-V4 implementation does not run`);
+  const int = (key: string, dflt?: number): number => {
+    const v = json[key] ?? dflt;
+    if (!(typeof v === 'number' && Number.isInteger(v) && v >= 0)) fail(`${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const num = (obj: Record<string, unknown>, key: string, dflt?: number): number => {
+    const v = obj[key] ?? dflt;
+    if (!(typeof v === 'number' && Number.isFinite(v))) fail(`${key} must be a number, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const str = (key: string, want: string) => {
+    if (key in json && json[key] !== want) fail(`${key} is ${JSON.stringify(json[key])}; DeepSeek-V4 uses '${want}'`);
+  };
+  str('scoring_func', 'sqrtsoftplus');
+  str('hidden_act', 'silu');
+  if ('expert_dtype' in json && json.expert_dtype !== 'fp4') fail(`expert_dtype ${JSON.stringify(json.expert_dtype)} is not supported (the official checkpoints store experts as fp4)`);
+  if (int('n_shared_experts', 1) !== 1) fail('n_shared_experts must be 1');
+
+  const layers = int('num_hidden_layers');
+  const mtpLayers = int('num_nextn_predict_layers', 1);
+  const ratios = json.compress_ratios;
+  if (!Array.isArray(ratios) || ratios.length !== layers + mtpLayers || !ratios.every((r) => Number.isInteger(r) && r >= 0)) {
+    fail(`compress_ratios must list ${layers + mtpLayers} non-negative integers (${layers} layers + ${mtpLayers} MTP), got ${JSON.stringify(ratios)}`);
+  }
+  const rs = (json.rope_scaling ?? {}) as Record<string, unknown>;
+  const c: V4Config = {
+    vocab: int('vocab_size'),
+    dim: int('hidden_size'),
+    layers,
+    mtpLayers,
+    hashLayers: int('num_hash_layers', 0),
+    heads: int('num_attention_heads'),
+    headDim: int('head_dim'),
+    ropeDim: int('qk_rope_head_dim'),
+    qLoraRank: int('q_lora_rank'),
+    oGroups: int('o_groups'),
+    oLoraRank: int('o_lora_rank'),
+    window: int('sliding_window'),
+    compressRatios: ratios as number[],
+    ropeTheta: num(json, 'rope_theta', 10000),
+    // The reference's dataclass default (40000) is not the released value: always read it.
+    compressRopeTheta: num(json, 'compress_rope_theta'),
+    yarn: {
+      factor: num(rs, 'factor', 1),
+      originalContext: num(rs, 'original_max_position_embeddings', 0),
+      betaFast: num(rs, 'beta_fast', 32),
+      betaSlow: num(rs, 'beta_slow', 1),
+    },
+    indexHeads: int('index_n_heads'),
+    indexHeadDim: int('index_head_dim'),
+    indexTopk: int('index_topk'),
+    experts: int('n_routed_experts'),
+    topK: int('num_experts_per_tok'),
+    moeInter: int('moe_intermediate_size'),
+    routeScale: num(json, 'routed_scaling_factor', 1),
+    swigluLimit: num(json, 'swiglu_limit', 0),
+    hcMult: int('hc_mult'),
+    hcIters: int('hc_sinkhorn_iters'),
+    hcEps: num(json, 'hc_eps', 1e-6),
+    eps: num(json, 'rms_norm_eps', 1e-6),
+    contextLength: int('max_position_embeddings'),
+    bos: int('bos_token_id', 0),
+    eos: int('eos_token_id', 1),
+  };
+  if (c.ropeDim % 2 || c.ropeDim > c.headDim || c.ropeDim > c.indexHeadDim) fail(`qk_rope_head_dim ${c.ropeDim} must be even and fit head_dim ${c.headDim} and index_head_dim ${c.indexHeadDim}`);
+  if (c.heads % c.oGroups) fail(`num_attention_heads ${c.heads} is not a multiple of o_groups ${c.oGroups}`);
+  if (c.topK > c.experts || c.topK === 0) fail(`num_experts_per_tok ${c.topK} must be 1 … n_routed_experts ${c.experts}`);
+  if (c.hashLayers > c.layers) fail(`num_hash_layers ${c.hashLayers} exceeds num_hidden_layers ${c.layers}`);
+  if ((c.indexHeadDim & (c.indexHeadDim - 1)) !== 0) fail(`index_head_dim ${c.indexHeadDim} must be a power of two (Hadamard rotation)`);
+  if ((ratios as number[]).some((r, i) => i >= layers && r !== 0)) fail('compress_ratios of MTP layers must be 0');
+  if (c.hcMult < 1) fail('hc_mult must be at least 1');
+  return c;
+}
+
+export type LayerKind = 'sliding' | 'csa' | 'hca';
+
+export function layerKind(ratio: number): LayerKind {
+  return ratio === 0 ? 'sliding' : ratio === 4 ? 'csa' : 'hca';
+}
+
+export interface ExpectedTensor {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+}
+
+const ceil128 = (n: number) => Math.ceil(n / 128);
+
+/** The tensors of one official checkpoint of configuration `c` (§11.2), in checkpoint order. */
+export function v4Tensors(c: V4Config): ExpectedTensor[] {
+  const out: ExpectedTensor[] = [];
+  const add = (name: string, dtype: DType, shape: number[]) => out.push({ name, dtype, shape });
+  const fp8 = (name: string, rows: number, cols: number) => {
+    add(`${name}.weight`, 'f8_e4m3', [rows, cols]);
+    add(`${name}.scale`, 'e8m0', [ceil128(rows), ceil128(cols)]);
+  };
+  const fp4 = (name: string, rows: number, cols: number) => {
+    add(`${name}.weight`, 'i8', [rows, cols / 2]);
+    add(`${name}.scale`, 'e8m0', [rows, cols / 32]);
+  };
+  const D = c.dim, hcD = c.hcMult * D, mix = (2 + c.hcMult) * c.hcMult;
+  const compressor = (p: string, ratio: number, d: number) => {
+    const c2 = ratio === 4 ? 2 : 1;
+    add(`${p}.wkv.weight`, 'bf16', [c2 * d, D]);
+    add(`${p}.wgate.weight`, 'bf16', [c2 * d, D]);
+    add(`${p}.ape`, 'f32', [ratio, c2 * d]);
+    add(`${p}.norm.weight`, 'bf16', [d]);
+  };
+  const block = (p: string, index: number) => {
+    const ratio = c.compressRatios[index];
+    add(`${p}.attn_norm.weight`, 'bf16', [D]);
+    add(`${p}.ffn_norm.weight`, 'bf16', [D]);
+    for (const s of ['attn', 'ffn']) {
+      add(`${p}.hc_${s}_fn`, 'f32', [mix, hcD]);
+      add(`${p}.hc_${s}_base`, 'f32', [mix]);
+      add(`${p}.hc_${s}_scale`, 'f32', [3]);
+    }
+    add(`${p}.attn.attn_sink`, 'f32', [c.heads]);
+    fp8(`${p}.attn.wq_a`, c.qLoraRank, D);
+    add(`${p}.attn.q_norm.weight`, 'bf16', [c.qLoraRank]);
+    fp8(`${p}.attn.wq_b`, c.heads * c.headDim, c.qLoraRank);
+    fp8(`${p}.attn.wkv`, c.headDim, D);
+    add(`${p}.attn.kv_norm.weight`, 'bf16', [c.headDim]);
+    fp8(`${p}.attn.wo_a`, c.oGroups * c.oLoraRank, (c.heads / c.oGroups) * c.headDim);
+    fp8(`${p}.attn.wo_b`, D, c.oGroups * c.oLoraRank);
+    if (ratio > 0) compressor(`${p}.attn.compressor`, ratio, c.headDim);
+    if (ratio === 4) {
+      fp8(`${p}.attn.indexer.wq_b`, c.indexHeads * c.indexHeadDim, c.qLoraRank);
+      add(`${p}.attn.indexer.weights_proj.weight`, 'bf16', [c.indexHeads, D]);
+      compressor(`${p}.attn.indexer.compressor`, ratio, c.indexHeadDim);
+    }
+    add(`${p}.ffn.gate.weight`, 'bf16', [c.experts, D]);
+    if (index < c.hashLayers) add(`${p}.ffn.gate.tid2eid`, 'i64', [c.vocab, c.topK]);
+    else add(`${p}.ffn.gate.bias`, 'f32', [c.experts]);
+    for (let e = 0; e < c.experts; e++) {
+      fp4(`${p}.ffn.experts.${e}.w1`, c.moeInter, D);
+      fp4(`${p}.ffn.experts.${e}.w2`, D, c.moeInter);
+      fp4(`${p}.ffn.experts.${e}.w3`, c.moeInter, D);
+    }
+    fp8(`${p}.ffn.shared_experts.w1`, c.moeInter, D);
+    fp8(`${p}.ffn.shared_experts.w2`, D, c.moeInter);
+    fp8(`${p}.ffn.shared_experts.w3`, c.moeInter, D);
+  };
+  const head = (p: string) => {
+    add(`${p}hc_head_fn`, 'f32', [c.hcMult, hcD]);
+    add(`${p}hc_head_base`, 'f32', [c.hcMult]);
+    add(`${p}hc_head_scale`, 'f32', [1]);
+  };
+  add('embed.weight', 'bf16', [c.vocab, D]);
+  for (let l = 0; l < c.layers; l++) block(`layers.${l}`, l);
+  add('norm.weight', 'bf16', [D]);
+  add('head.weight', 'bf16', [c.vocab, D]);
+  head('');
+  for (let m = 0; m < c.mtpLayers; m++) {
+    const p = `mtp.${m}`;
+    block(p, c.layers + m);
+    fp8(`${p}.e_proj`, D, D);
+    fp8(`${p}.h_proj`, D, D);
+    add(`${p}.enorm.weight`, 'bf16', [D]);
+    add(`${p}.hnorm.weight`, 'bf16', [D]);
+    add(`${p}.norm.weight`, 'bf16', [D]);
+    head(`${p}.`);
+  }
+  return out;
+}
+
+/** Whether a tensor is a routed expert's (read lazily, counted K/E towards active parameters). */
+export function isRoutedExpert(name: string): boolean {
+  return name.includes('.ffn.experts.');
+}

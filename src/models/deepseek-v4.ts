@@ -1,0 +1,790 @@
+/**
+ * DeepSeek-V4 (Flash / Pro): the forward pass of ../../../shared/spec/deepseek-v4.md, in its order.
+ *
+ *   X = [e, e, …, e]  (Hc streams of the token embedding e)                                  §4
+ *   per block:  x, post, C = hc_pre(X)          mixing weights from the streams, Sinkhorn    §5.2
+ *               a = Attention(RMSNorm(x))        window + compressed keys (CSA / HCA), sink   §6
+ *               X = post·a + Cᵀ·X                hc_post                                      §5.3
+ *               x, post, C = hc_pre(X);  f = MoE(RMSNorm(x));  X = post·f + Cᵀ·X              §7
+ *   logits = head · RMSNorm(Σ_j pre_j X_j)       hc_head mixer                                §5.4
+ *   MTP:   Y_j = e_proj·RMSNorm(embed(next)) + h_proj·RMSNorm(X_j);  Y = Block(Y);  head      §8
+ *
+ * Linear maps over stored weights (FP8 tiles, FP4 experts, BF16, F32) run on the backend's matrix
+ * kernels; the per-token pieces (mixing, normalisation, compressor pooling, indexer scoring, sparse
+ * attention) run here on host Float32Arrays. Two numeric switches (§10.3): `actQuant` rounds the
+ * input of every FP8/FP4 product to FP8 (Q8 with 1×128 blocks), `kvQuant` keeps the model's
+ * quantisation round trips inside attention (FP8 of the KV, FP4 of the indexer). Both on is the
+ * official behaviour ("faithful"); both off is "noquant".
+ *
+ * Prefill runs each block's projections for the whole chunk at once, then walks its tokens in
+ * order through the per-layer state (window ring, compressor buffers, compressed entries), exactly
+ * as one-token decoding would — so prefill and decode give the same logits by construction.
+ */
+import type { Backend, Tensor } from '../kernels/backend.js';
+import { hadamard, hcSplitSinkhorn, ropeTail, sparseAttentionWithSink, sqrtSoftplus } from '../kernels/deepseek-ops.js';
+import { ropeFreqs, yarnFreqs } from '../kernels/rope-freqs.js';
+import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import type { WeightFile } from '../formats/weight-file.js';
+import { type LayerKind, layerKind, type V4Config } from './deepseek-v4-config.js';
+import type { LanguageModel, ModelDescription, Sequence } from './model.js';
+
+export interface V4Numerics {
+  /** Q8(x, 128) before every FP8/FP4 matrix product (§10.3). */
+  readonly actQuant: boolean;
+  /** Q8(·, 64) of window and compressed KV, Q4(·, 32) of the indexer's queries and keys (§6). */
+  readonly kvQuant: boolean;
+}
+
+export const FAITHFUL: V4Numerics = { actQuant: true, kvQuant: true };
+
+// ---- weights (filled by deepseek-v4-load.ts) ---------------------------------------------------
+
+export interface HcWeights {
+  readonly fn: Tensor; // [mix, Hc·D] f32
+  readonly base: Float32Array;
+  readonly scale: Float32Array;
+}
+
+export interface CompressorWeights {
+  readonly ratio: number;
+  /** Output width d; overlap mode (ratio 4) produces 2d per token (lanes A and B). */
+  readonly width: number;
+  readonly overlap: boolean;
+  readonly wkv: Tensor; // [c2·d, D] bf16
+  readonly wgate: Tensor;
+  readonly ape: Float32Array; // [ratio, c2·d]
+  readonly norm: Float32Array; // [d]
+}
+
+export interface AttentionWeights {
+  readonly ratio: number;
+  readonly kind: LayerKind;
+  /** RoPE frequencies of this layer (plain base-10000, or base-160000 with YaRN when compressed). */
+  readonly freqs: Float32Array;
+  readonly wqA: Tensor;
+  readonly qNorm: Float32Array;
+  readonly wqB: Tensor;
+  readonly wkv: Tensor;
+  readonly kvNorm: Float32Array;
+  /** Group g's rows of wo_a (or the whole matrix when its tiles do not split by group). */
+  readonly woA: readonly Tensor[];
+  readonly woB: Tensor;
+  readonly sink: Float32Array;
+  readonly compressor?: CompressorWeights;
+  readonly indexer?: { readonly wqB: Tensor; readonly weightsProj: Tensor; readonly compressor: CompressorWeights };
+}
+
+export interface ExpertWeights {
+  readonly w1: Tensor;
+  readonly w2: Tensor;
+  readonly w3: Tensor;
+}
+
+export interface MoeWeights {
+  readonly gate: Tensor; // [E, D] bf16
+  /** Score layers: selection bias. */
+  readonly bias?: Float32Array;
+  /** Hash layers: [vocab, K] expert ids. */
+  readonly tid2eid?: Int32Array;
+  /** Routed experts, loaded the first time a token is routed to them. */
+  readonly expert: (e: number) => Promise<ExpertWeights>;
+  readonly shared: ExpertWeights;
+}
+
+export interface BlockWeights {
+  readonly name: string; // 'layer3', 'mtp0'
+  readonly attnNorm: Float32Array;
+  readonly ffnNorm: Float32Array;
+  readonly hcAttn: HcWeights;
+  readonly hcFfn: HcWeights;
+  readonly attn: AttentionWeights;
+  readonly ffn: MoeWeights;
+}
+
+export interface HeadMixer {
+  readonly fn: Tensor; // [Hc, Hc·D] f32
+  readonly base: Float32Array;
+  readonly scale: Float32Array;
+  readonly norm: Float32Array;
+}
+
+export interface MtpWeights {
+  readonly block: BlockWeights;
+  readonly eProj: Tensor;
+  readonly hProj: Tensor;
+  readonly enorm: Float32Array;
+  readonly hnorm: Float32Array;
+  readonly head: HeadMixer;
+}
+
+export interface V4Weights {
+  readonly embed: Tensor; // [vocab, D] bf16
+  readonly head: Tensor; // [vocab, D] bf16
+  readonly headMixer: HeadMixer;
+  readonly blocks: readonly BlockWeights[];
+  readonly mtp: readonly MtpWeights[];
+}
+
+/** RoPE frequencies of a layer with compress ratio `ratio` (§3.4). */
+export function v4RopeFreqs(c: V4Config, ratio: number): Float32Array {
+  if (ratio === 0) return ropeFreqs(c.ropeTheta, c.ropeDim);
+  return yarnFreqs({
+    base: c.compressRopeTheta, dim: c.ropeDim, factor: c.yarn.factor,
+    originalSeqLen: c.yarn.originalContext, betaFast: c.yarn.betaFast, betaSlow: c.yarn.betaSlow,
+  });
+}
+
+// ---- host primitives ---------------------------------------------------------------------------
+
+/** y[r] = w ⊙ x[r] / sqrt(mean(x[r]²) + eps) for every row of width `width`; w null = weightless. */
+function rmsnormRows(x: Float32Array, width: number, w: Float32Array | null, eps: number, y = x): Float32Array {
+  for (let o = 0; o < x.length; o += width) {
+    let ss = 0;
+    for (let i = o; i < o + width; i++) ss += x[i] * x[i];
+    const inv = 1 / Math.sqrt(ss / width + eps);
+    if (w) for (let i = 0; i < width; i++) y[o + i] = w[i] * (x[o + i] * inv);
+    else for (let i = o; i < o + width; i++) y[i] = x[i] * inv;
+  }
+  return y;
+}
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Indices of the k largest of v[0..n) (ties: lower index first), largest first. */
+function topIndices(v: ArrayLike<number>, n: number, k: number): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => (v[b] - v[a]) || (a - b));
+  return idx.slice(0, k);
+}
+
+/** Optional observers for fidelity checks: intermediate tensors out, golden block inputs in. */
+export interface V4Probe {
+  /** Receives `name` (as in the fixtures' debug dumps) and its rows for the chunk's tokens. */
+  tap?(name: string, data: Float32Array | Int32Array): void;
+  /** Replaces the input streams [n, Hc, D] of block `name` ('layer2', 'mtp0') for this chunk. */
+  blockInput?(name: string): Float32Array | undefined;
+}
+
+// ---- per-sequence state ------------------------------------------------------------------------
+
+/** The compressor's partial-block buffers (§9.3): values and gate logits of the open block(s). */
+class CompressorState {
+  readonly kv: Float32Array; // [c2·r, c2·d]
+  readonly score: Float32Array;
+  private readonly rowWidth: number;
+
+  constructor(readonly w: CompressorWeights) {
+    const c2 = w.overlap ? 2 : 1;
+    this.rowWidth = c2 * w.width;
+    this.kv = new Float32Array(c2 * w.ratio * this.rowWidth);
+    this.score = new Float32Array(c2 * w.ratio * this.rowWidth);
+    this.reset();
+  }
+
+  reset(): void {
+    this.kv.fill(0);
+    this.score.fill(-Infinity);
+  }
+
+  /**
+   * Adds token p's values a and logits g (with ape already added) and returns the pooled entry
+   * [d] when p closes a block, else undefined.
+   */
+  push(p: number, a: Float32Array, g: Float32Array, out: Float32Array): Float32Array | undefined {
+    const { ratio: r, width: d, overlap } = this.w, rw = this.rowWidth;
+    const row = (overlap ? r : 0) + (p % r);
+    this.kv.set(a, row * rw);
+    this.score.set(g, row * rw);
+    if ((p + 1) % r !== 0) return undefined;
+    for (let ch = 0; ch < d; ch++) {
+      // Candidates: overlap mode pools lane A of the previous block and lane B of this one.
+      let max = -Infinity;
+      for (let i = 0; i < r; i++) {
+        if (overlap) max = Math.max(max, this.score[i * rw + ch], this.score[(r + i) * rw + d + ch]);
+        else max = Math.max(max, this.score[i * rw + ch]);
+      }
+      let sum = 0, acc = 0;
+      for (let i = 0; i < r; i++) {
+        if (overlap) {
+          const ea = Math.exp(this.score[i * rw + ch] - max), eb = Math.exp(this.score[(r + i) * rw + d + ch] - max);
+          sum += ea + eb;
+          acc += ea * this.kv[i * rw + ch] + eb * this.kv[(r + i) * rw + d + ch];
+        } else {
+          const e = Math.exp(this.score[i * rw + ch] - max);
+          sum += e;
+          acc += e * this.kv[i * rw + ch];
+        }
+      }
+      out[ch] = acc / sum;
+    }
+    if (overlap) {
+      this.kv.copyWithin(0, r * rw, 2 * r * rw);
+      this.score.copyWithin(0, r * rw, 2 * r * rw);
+    }
+    return out;
+  }
+}
+
+/** One attention layer's state: window ring and compressed entries in one KV array, indexer keys. */
+class LayerState {
+  /** [W + capacity/r, headDim]: ring slot p mod W at row p mod W, compressed entry c at row W + c. */
+  readonly kv: Float32Array;
+  readonly compressor?: CompressorState;
+  readonly indexKeys?: Float32Array; // [capacity/4, indexHeadDim]
+  readonly indexCompressor?: CompressorState;
+  readonly bytes: number;
+
+  constructor(c: V4Config, a: AttentionWeights, capacity: number) {
+    const entries = a.ratio ? Math.floor(capacity / a.ratio) : 0;
+    this.kv = new Float32Array((c.window + entries) * c.headDim);
+    if (a.compressor) this.compressor = new CompressorState(a.compressor);
+    if (a.indexer) {
+      this.indexKeys = new Float32Array(entries * c.indexHeadDim);
+      this.indexCompressor = new CompressorState(a.indexer.compressor);
+    }
+    this.bytes = 4 * (this.kv.length + (this.indexKeys?.length ?? 0) +
+      2 * ((this.compressor?.kv.length ?? 0) + (this.indexCompressor?.kv.length ?? 0)));
+  }
+
+  reset(): void {
+    this.compressor?.reset();
+    this.indexCompressor?.reset();
+  }
+}
+
+/** State bytes one sequence of `capacity` tokens needs for a layer of ratio `ratio`. */
+export function v4LayerStateBytes(c: V4Config, ratio: number, capacity: number): number {
+  const entries = ratio ? Math.floor(capacity / ratio) : 0;
+  const c2 = ratio === 4 ? 2 : 1;
+  let floats = (c.window + entries) * c.headDim + (ratio ? 2 * c2 * ratio * c2 * c.headDim : 0);
+  if (ratio === 4) floats += entries * c.indexHeadDim + 2 * 8 * 2 * c.indexHeadDim;
+  return 4 * floats;
+}
+
+// ---- the model ---------------------------------------------------------------------------------
+
+export class DeepseekV4Model implements LanguageModel {
+  readonly description: ModelDescription;
+  private readonly sequences = new Set<DeepseekV4Sequence>();
+  private closed = false;
+
+  constructor(
+    readonly config: V4Config,
+    readonly weights: V4Weights,
+    readonly tokenizer: Tokenizer,
+    readonly backend: Backend,
+    readonly numerics: V4Numerics,
+    readonly defaultContext: number,
+    description: Omit<ModelDescription, 'stateBytesPerToken'>,
+    private readonly release: () => Promise<void>,
+    private readonly file: WeightFile,
+  ) {
+    const perToken = (capacity: number) => this.config.compressRatios
+      .reduce((s, r) => s + v4LayerStateBytes(config, r, capacity), 0) / capacity;
+    this.description = { ...description, stateBytesPerToken: perToken(defaultContext) };
+  }
+
+  newSequence(opts: { contextLength?: number } = {}): DeepseekV4Sequence {
+    if (this.closed) throw new Error('the model is closed');
+    const n = opts.contextLength ?? this.defaultContext;
+    if (!(Number.isInteger(n) && n > 0)) throw new Error(`contextLength ${n} must be a positive integer`);
+    if (n > this.config.contextLength) throw new Error(`context length ${n} is longer than the model's context of ${this.config.contextLength} tokens`);
+    const s = new DeepseekV4Sequence(this, n, () => this.sequences.delete(s));
+    this.sequences.add(s);
+    return s;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.sequences]) s.free();
+    await this.release();
+    this.file.close();
+  }
+}
+
+/** Host ↔ backend linear maps through two reusable activation buffers. */
+class Linear {
+  private xT?: Tensor;
+  private yT?: Tensor;
+
+  constructor(private readonly be: Backend) {}
+
+  /** x [n, k] → x·Wᵀ [n, rows]; `quant` rounds x to FP8 first (Q8 of §3.6, blocks of 128). */
+  async run(w: Tensor, x: Float32Array, n: number, quant: boolean): Promise<Float32Array> {
+    const [rows, k] = w.shape;
+    if (x.length !== n * k) throw new Error(`linear: input of ${x.length} values is not [${n}, ${k}]`);
+    if (quant) {
+      x = x.slice();
+      qatFp8(x, 128);
+    }
+    const be = this.be;
+    if (!this.xT || this.xT.shape[0] < n * k) {
+      if (this.xT) be.free(this.xT);
+      this.xT = be.alloc('f32', [Math.max(n * k, 2 * (this.xT?.shape[0] ?? 0))], 'V4 activations');
+    }
+    if (!this.yT || this.yT.shape[0] < n * rows) {
+      if (this.yT) be.free(this.yT);
+      this.yT = be.alloc('f32', [Math.max(n * rows, 2 * (this.yT?.shape[0] ?? 0))], 'V4 activations');
+    }
+    const xv = be.view(this.xT, 0, [n, k]), yv = be.view(this.yT, 0, [n, rows]);
+    be.upload(xv, x);
+    if (n === 1) be.matvec(w, xv, yv);
+    else be.matmul(w, xv, yv);
+    return be.download(yv);
+  }
+
+  free(): void {
+    if (this.xT) this.be.free(this.xT);
+    if (this.yT) this.be.free(this.yT);
+  }
+}
+
+/** Rows of at most this many tokens go through the blocks together. */
+const CHUNK = 256;
+
+export class DeepseekV4Sequence implements Sequence {
+  length = 0;
+  readonly capacity: number;
+  private readonly c: V4Config;
+  private readonly w: V4Weights;
+  private readonly q: V4Numerics;
+  private readonly lin: Linear;
+  private readonly layers: LayerState[];
+  private readonly mtpLayers: LayerState[];
+  /** Every token in the state, so truncate() can rebuild it. */
+  private readonly tokens: number[] = [];
+  /** Trunk outputs [Hc·D] of positions mtpLength … length−1, waiting for the MTP block. */
+  private pendingHidden: Float32Array[] = [];
+  private mtpLength = 0;
+  /** Tokens to replay before the next forward (after truncate). */
+  private replay = 0;
+  private freed = false;
+  probe?: V4Probe;
+
+  constructor(private readonly model: DeepseekV4Model, capacity: number, private readonly onFree: () => void) {
+    this.capacity = capacity;
+    this.c = model.config;
+    this.w = model.weights;
+    this.q = model.numerics;
+    this.lin = new Linear(model.backend);
+    this.layers = this.w.blocks.map((b) => new LayerState(this.c, b.attn, capacity));
+    this.mtpLayers = this.w.mtp.map((m) => new LayerState(this.c, m.block.attn, capacity));
+  }
+
+  /** Bytes of inference state this sequence holds. */
+  get stateBytes(): number {
+    return [...this.layers, ...this.mtpLayers].reduce((s, l) => s + l.bytes, 0);
+  }
+
+  async forward(tokens: readonly number[], opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
+    if (this.freed) throw new Error('forward: this sequence has been freed');
+    if (tokens.length === 0) throw new Error('forward: no tokens');
+    if (this.length + tokens.length > this.capacity) {
+      throw new Error(`context full: ${this.length} tokens + ${tokens.length} new is more than this sequence's capacity of ${this.capacity}`);
+    }
+    for (const t of tokens) {
+      if (!(Number.isInteger(t) && t >= 0 && t < this.c.vocab)) throw new Error(`forward: token id ${t} is outside the vocabulary (0 … ${this.c.vocab - 1})`);
+    }
+    if (this.replay) await this.rebuild();
+    const vocab = this.c.vocab;
+    const all = opts.allLogits ? new Float32Array(tokens.length * vocab) : undefined;
+    let last!: Float32Array;
+    for (let i = 0; i < tokens.length; i += CHUNK) {
+      const ids = tokens.slice(i, i + CHUNK);
+      const X = await this.trunk(ids);
+      const n = ids.length;
+      if (all) all.set(await this.head(X, n, this.w.headMixer), i * vocab);
+      else if (i + n === tokens.length) last = await this.head(X.subarray((n - 1) * this.streamWidth), 1, this.w.headMixer);
+    }
+    return all ?? last;
+  }
+
+  /**
+   * The MTP block's draft logits [n, vocab] (§8.1): row t pairs the trunk output at position
+   * mtpLength + t with `next[t]`, the token at the following position, and drafts the one after.
+   * `hidden` replaces the stored trunk outputs (fidelity checks feed golden ones).
+   */
+  async mtp(next: readonly number[], hidden?: Float32Array): Promise<Float32Array> {
+    if (this.freed) throw new Error('mtp: this sequence has been freed');
+    const m = this.w.mtp[0];
+    if (!m) throw new Error('mtp: this checkpoint has no MTP block');
+    const n = next.length, sw = this.streamWidth, D = this.c.dim;
+    if (n === 0) throw new Error('mtp: no tokens');
+    if (!hidden && n > this.pendingHidden.length) throw new Error(`mtp: ${n} rows asked, but only ${this.pendingHidden.length} trunk outputs are waiting`);
+    const H = hidden ?? new Float32Array(n * sw);
+    if (!hidden) for (let t = 0; t < n; t++) H.set(this.pendingHidden[t], t * sw);
+    this.pendingHidden = this.pendingHidden.slice(n);
+
+    const e = rmsnormRows(await this.embed(next), D, m.enorm, this.c.eps);
+    const eProj = await this.lin.run(m.eProj, e, n, this.q.actQuant);
+    const Y = rmsnormRows(H, D, m.hnorm, this.c.eps, new Float32Array(H.length));
+    const hProj = await this.lin.run(m.hProj, Y, n * this.c.hcMult, this.q.actQuant);
+    for (let t = 0; t < n; t++) {
+      for (let j = 0; j < this.c.hcMult; j++) {
+        const o = (t * this.c.hcMult + j) * D;
+        for (let i = 0; i < D; i++) Y[o + i] = eProj[t * D + i] + hProj[o + i];
+      }
+    }
+    const out = await this.block(m.block, this.mtpLayers[0], Y, next, this.mtpLength);
+    this.mtpLength += n;
+    return this.head(out, n, m.head);
+  }
+
+  truncate(n: number): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`truncate: ${n} is not from 0 to the sequence's length ${this.length}`);
+    if (n === this.length) return;
+    // The window ring and compressor buffers cannot be rewound: rebuild from the kept tokens.
+    this.tokens.length = n;
+    this.length = n;
+    this.replay = n;
+    this.resetState();
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.lin.free();
+    this.onFree();
+  }
+
+  private get streamWidth(): number { return this.c.hcMult * this.c.dim; }
+
+  private resetState(): void {
+    for (const l of [...this.layers, ...this.mtpLayers]) l.reset();
+    this.pendingHidden = [];
+    this.mtpLength = 0;
+  }
+
+  private async rebuild(): Promise<void> {
+    const kept = this.tokens.splice(0, this.replay);
+    this.replay = 0;
+    this.length = 0;
+    this.resetState();
+    for (let i = 0; i < kept.length; i += CHUNK) await this.trunk(kept.slice(i, i + CHUNK));
+    this.pendingHidden = [];
+    this.mtpLength = this.length;
+  }
+
+  private async embed(ids: readonly number[]): Promise<Float32Array> {
+    const be = this.model.backend, D = this.c.dim;
+    const y = be.alloc('f32', [ids.length, D], 'embedding rows');
+    try {
+      be.embedding(this.w.embed, ids, y);
+      return await be.download(y);
+    } finally {
+      be.free(y);
+    }
+  }
+
+  /** Runs `ids` through every main block; returns the streams [n, Hc, D] leaving the last one. */
+  private async trunk(ids: readonly number[]): Promise<Float32Array> {
+    const n = ids.length, D = this.c.dim, hc = this.c.hcMult;
+    const e = await this.embed(ids);
+    this.probe?.tap?.('embed', e);
+    let X: Float32Array = new Float32Array(n * hc * D);
+    for (let t = 0; t < n; t++) for (let j = 0; j < hc; j++) X.set(e.subarray(t * D, (t + 1) * D), (t * hc + j) * D);
+    for (let l = 0; l < this.w.blocks.length; l++) X = await this.block(this.w.blocks[l], this.layers[l], X, ids, this.length);
+    for (let t = 0; t < n; t++) this.pendingHidden.push(X.slice(t * hc * D, (t + 1) * hc * D));
+    this.tokens.push(...ids);
+    this.length += n;
+    return X;
+  }
+
+  // ---- block (§4) ------------------------------------------------------------------------------
+
+  private async block(B: BlockWeights, state: LayerState, X: Float32Array, ids: readonly number[], start: number): Promise<Float32Array> {
+    const n = ids.length, D = this.c.dim;
+    X = this.probe?.blockInput?.(B.name) ?? X;
+    const tap = (what: string, data: Float32Array | Int32Array) => this.probe?.tap?.(`${B.name}.${what}`, data);
+
+    const a = await this.hcPre(X, n, B.hcAttn, 'hc_attn', tap);
+    const attnOut = await this.attention(B, state, rmsnormRows(a.x, D, B.attnNorm, this.c.eps), n, start, tap);
+    tap('attn_out', attnOut);
+    X = this.hcPost(attnOut, X, n, a.post, a.comb);
+
+    const f = await this.hcPre(X, n, B.hcFfn, 'hc_ffn', tap);
+    const ffnOut = await this.moe(B, rmsnormRows(f.x, D, B.ffnNorm, this.c.eps), ids, tap);
+    tap('ffn_out', ffnOut);
+    X = this.hcPost(ffnOut, X, n, f.post, f.comb);
+    tap('out', X);
+    return X;
+  }
+
+  // ---- mHC (§5) --------------------------------------------------------------------------------
+
+  /** hc_pre: per token, 24 mixing logits from the flattened streams → pre, post, Sinkhorn C; x = Σ pre_j X_j. */
+  private async hcPre(X: Float32Array, n: number, W: HcWeights, name: string, tap: (w: string, d: Float32Array) => void) {
+    const c = this.c, hc = c.hcMult, D = c.dim, sw = hc * D, mix = (2 + hc) * hc;
+    const m = await this.lin.run(W.fn, X, n, false);
+    const pre = new Float32Array(n * hc), post = new Float32Array(n * hc), comb = new Float32Array(n * hc * hc);
+    const x = new Float32Array(n * D);
+    for (let t = 0; t < n; t++) {
+      let ss = 0;
+      for (let i = t * sw; i < (t + 1) * sw; i++) ss += X[i] * X[i];
+      const inv = 1 / Math.sqrt(ss / sw + c.eps);
+      for (let i = t * mix; i < (t + 1) * mix; i++) m[i] *= inv;
+      hcSplitSinkhorn(m, t * mix, W.scale, W.base, hc, c.hcIters, c.hcEps,
+        pre.subarray(t * hc, (t + 1) * hc), post.subarray(t * hc, (t + 1) * hc), comb.subarray(t * hc * hc, (t + 1) * hc * hc));
+      for (let j = 0; j < hc; j++) {
+        const p = pre[t * hc + j], src = (t * hc + j) * D;
+        for (let i = 0; i < D; i++) x[t * D + i] += p * X[src + i];
+      }
+    }
+    tap(`${name}.y`, x);
+    tap(`${name}.post`, post);
+    tap(`${name}.comb`, comb);
+    return { x, post, comb };
+  }
+
+  /** hc_post: X'[k] = post[k]·f + Σ_j C[j][k]·R[j]. */
+  private hcPost(f: Float32Array, R: Float32Array, n: number, post: Float32Array, comb: Float32Array): Float32Array {
+    const hc = this.c.hcMult, D = this.c.dim;
+    const out = new Float32Array(n * hc * D);
+    for (let t = 0; t < n; t++) {
+      for (let k = 0; k < hc; k++) {
+        const o = (t * hc + k) * D, pk = post[t * hc + k];
+        for (let i = 0; i < D; i++) out[o + i] = pk * f[t * D + i];
+        for (let j = 0; j < hc; j++) {
+          const cjk = comb[(t * hc + j) * hc + k], r = (t * hc + j) * D;
+          for (let i = 0; i < D; i++) out[o + i] += cjk * R[r + i];
+        }
+      }
+    }
+    return out;
+  }
+
+  /** The head mixer (§5.4): pre weights without Sinkhorn, final norm, logits. */
+  private async head(X: Float32Array, n: number, M: HeadMixer): Promise<Float32Array> {
+    const c = this.c, hc = c.hcMult, D = c.dim, sw = hc * D;
+    const m = await this.lin.run(M.fn, X, n, false);
+    const h = new Float32Array(n * D);
+    for (let t = 0; t < n; t++) {
+      let ss = 0;
+      for (let i = t * sw; i < (t + 1) * sw; i++) ss += X[i] * X[i];
+      const inv = 1 / Math.sqrt(ss / sw + c.eps);
+      for (let j = 0; j < hc; j++) {
+        const pre = sigmoid(m[t * hc + j] * inv * M.scale[0] + M.base[j]) + c.hcEps;
+        for (let i = 0; i < D; i++) h[t * D + i] += pre * X[(t * hc + j) * D + i];
+      }
+    }
+    this.probe?.tap?.('head.hc_head_out', h.slice());
+    rmsnormRows(h, D, M.norm, c.eps);
+    this.probe?.tap?.('head.norm_out', h);
+    return this.lin.run(this.w.head, h, n, false);
+  }
+
+  // ---- attention (§6) --------------------------------------------------------------------------
+
+  private async attention(B: BlockWeights, S: LayerState, x: Float32Array, n: number, start: number,
+    tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
+    const c = this.c, A = B.attn, H = c.heads, Dh = c.headDim, R = c.ropeDim, W = c.window;
+    const aq = this.q.actQuant, kq = this.q.kvQuant;
+
+    // §6.2 per-token projections
+    const qr = rmsnormRows(await this.lin.run(A.wqA, x, n, aq), c.qLoraRank, A.qNorm, c.eps);
+    const q = rmsnormRows(await this.lin.run(A.wqB, qr, n, aq), Dh, null, c.eps);
+    const kv = rmsnormRows(await this.lin.run(A.wkv, x, n, aq), Dh, A.kvNorm, c.eps);
+    for (let t = 0; t < n; t++) {
+      ropeTail(q, t * H * Dh, H, Dh, R, A.freqs, start + t, false);
+      ropeTail(kv, t * Dh, 1, Dh, R, A.freqs, start + t, false);
+      if (kq) qatFp8(kv.subarray(t * Dh, t * Dh + Dh - R), 64);
+    }
+
+    // Compressor and indexer inputs for the whole chunk (§6.4, §6.5).
+    const comp = A.compressor && await this.compressorInputs(A.compressor, x, n, start);
+    let idx: { q: Float32Array; w: Float32Array; comp: { a: Float32Array; g: Float32Array } } | undefined;
+    if (A.indexer) {
+      const Hi = c.indexHeads, Di = c.indexHeadDim;
+      const qi = await this.lin.run(A.indexer.wqB, qr, n, aq);
+      for (let t = 0; t < n; t++) {
+        ropeTail(qi, t * Hi * Di, Hi, Di, R, A.freqs, start + t, false);
+        for (let h = 0; h < Hi; h++) hadamard(qi, (t * Hi + h) * Di, Di);
+      }
+      if (kq) qatFp4(qi, 32);
+      const w = await this.lin.run(A.indexer.weightsProj, x, n, false);
+      const ws = 1 / Math.sqrt(Di) / Math.sqrt(Hi);
+      for (let i = 0; i < w.length; i++) w[i] *= ws;
+      idx = { q: qi, w, comp: await this.compressorInputs(A.indexer.compressor, x, n, start) };
+    }
+
+    const o = new Float32Array(n * H * Dh);
+    const rows = new Int32Array(W + (A.ratio ? Math.floor(this.capacity / A.ratio) : 0));
+    const topk = idx ? new Int32Array(n * c.indexTopk).fill(-1) : undefined;
+    const entry = new Float32Array(Dh), ientry = new Float32Array(c.indexHeadDim);
+    const scale = 1 / Math.sqrt(Dh);
+    for (let t = 0; t < n; t++) {
+      const p = start + t;
+      S.kv.set(kv.subarray(t * Dh, (t + 1) * Dh), (p % W) * Dh);
+      if (idx && S.indexCompressor) {
+        const d2 = 2 * c.indexHeadDim;
+        const k = S.indexCompressor.push(p, idx.comp.a.subarray(t * d2, (t + 1) * d2), idx.comp.g.subarray(t * d2, (t + 1) * d2), ientry);
+        if (k) S.indexKeys!.set(this.finishIndexKey(A, k, p), Math.floor(p / A.ratio) * c.indexHeadDim);
+      }
+      if (comp && S.compressor) {
+        const cw = (A.compressor!.overlap ? 2 : 1) * Dh;
+        const k = S.compressor.push(p, comp.a.subarray(t * cw, (t + 1) * cw), comp.g.subarray(t * cw, (t + 1) * cw), entry);
+        if (k) S.kv.set(this.finishKey(A, k, p), (W + Math.floor(p / A.ratio)) * Dh);
+      }
+      // §6.3 candidates: the window, then the visible (CSA: selected) compressed entries.
+      let count = 0;
+      for (let s = Math.max(0, p - W + 1); s <= p; s++) rows[count++] = s % W;
+      if (A.ratio) {
+        const visible = Math.floor((p + 1) / A.ratio);
+        if (idx) {
+          const chosen = this.indexerSelect(S, idx.q, idx.w, t, visible);
+          for (let i = 0; i < chosen.length; i++) {
+            rows[count++] = W + chosen[i];
+            topk![t * c.indexTopk + i] = n + chosen[i];
+          }
+        } else {
+          for (let e = 0; e < visible; e++) rows[count++] = W + e;
+        }
+      }
+      sparseAttentionWithSink(q, t * H * Dh, H, Dh, S.kv, rows, count, A.sink, scale, o, t * H * Dh);
+      ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, p, true);
+    }
+    if (topk) tap('indexer_topk', topk);
+
+    // §6.7 grouped low-rank output: group g's heads → its Ro slice, then wo_b.
+    const G = c.oGroups, Ro = c.oLoraRank, gw = (H / G) * Dh;
+    const z = new Float32Array(n * G * Ro);
+    if (A.woA.length === G) {
+      for (let g = 0; g < G; g++) {
+        const u = new Float32Array(n * gw);
+        for (let t = 0; t < n; t++) u.set(o.subarray(t * H * Dh + g * gw, t * H * Dh + (g + 1) * gw), t * gw);
+        const zg = await this.lin.run(A.woA[g], u, n, false);
+        for (let t = 0; t < n; t++) z.set(zg.subarray(t * Ro, (t + 1) * Ro), t * G * Ro + g * Ro);
+      }
+    } else {
+      // wo_a's tiles straddle groups (tiny models): run every group's input through the whole
+      // matrix and keep each group's own slice.
+      const all = await this.lin.run(A.woA[0], o, n * G, false); // [n·G, G·Ro]
+      for (let t = 0; t < n; t++) {
+        for (let g = 0; g < G; g++) z.set(all.subarray((t * G + g) * G * Ro + g * Ro, (t * G + g) * G * Ro + (g + 1) * Ro), t * G * Ro + g * Ro);
+      }
+    }
+    return this.lin.run(A.woB, z, n, aq);
+  }
+
+  /** The compressor's per-token values a = wkv·x and logits g = wgate·x + ape[p mod r]. */
+  private async compressorInputs(C: CompressorWeights, x: Float32Array, n: number, start: number) {
+    const a = await this.lin.run(C.wkv, x, n, false);
+    const g = await this.lin.run(C.wgate, x, n, false);
+    const cw = g.length / n;
+    for (let t = 0; t < n; t++) {
+      const ape = ((start + t) % C.ratio) * cw;
+      for (let i = 0; i < cw; i++) g[t * cw + i] += C.ape[ape + i];
+    }
+    return { a, g };
+  }
+
+  /** A pooled attention entry → its key: norm, RoPE at its block's first position, FP8 of the non-rotated part. */
+  private finishKey(A: AttentionWeights, k: Float32Array, p: number): Float32Array {
+    const c = this.c, Dh = c.headDim;
+    rmsnormRows(k, Dh, A.compressor!.norm, c.eps);
+    ropeTail(k, 0, 1, Dh, c.ropeDim, A.freqs, p - (p % A.ratio), false);
+    if (this.q.kvQuant) qatFp8(k.subarray(0, Dh - c.ropeDim), 64);
+    return k;
+  }
+
+  /** A pooled indexer entry → its key: norm, RoPE, Hadamard, FP4. */
+  private finishIndexKey(A: AttentionWeights, k: Float32Array, p: number): Float32Array {
+    const c = this.c, Di = c.indexHeadDim;
+    rmsnormRows(k, Di, A.indexer!.compressor.norm, c.eps);
+    ropeTail(k, 0, 1, Di, c.ropeDim, A.freqs, p - (p % A.ratio), false);
+    hadamard(k, 0, Di);
+    if (this.q.kvQuant) qatFp4(k, 32);
+    return k;
+  }
+
+  /** §6.5: the min(topk, visible) entries with the largest Σ_h w_h·relu(q_h·k_c). */
+  private indexerSelect(S: LayerState, qi: Float32Array, w: Float32Array, t: number, visible: number): number[] {
+    const c = this.c, Hi = c.indexHeads, Di = c.indexHeadDim, keys = S.indexKeys!;
+    if (visible <= c.indexTopk) return Array.from({ length: visible }, (_, i) => i);
+    const score = new Float32Array(visible);
+    for (let e = 0; e < visible; e++) {
+      let s = 0;
+      for (let h = 0; h < Hi; h++) {
+        let d = 0;
+        const qo = (t * Hi + h) * Di, ko = e * Di;
+        for (let i = 0; i < Di; i++) d += qi[qo + i] * keys[ko + i];
+        if (d > 0) s += w[t * Hi + h] * d;
+      }
+      score[e] = s;
+    }
+    return topIndices(score, visible, c.indexTopk);
+  }
+
+  // ---- MoE (§7) --------------------------------------------------------------------------------
+
+  private async moe(B: BlockWeights, x: Float32Array, ids: readonly number[],
+    tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
+    const c = this.c, F = B.ffn, D = c.dim, K = c.topK, E = c.experts, n = ids.length;
+    const s = await this.lin.run(F.gate, x, n, false);
+    for (let i = 0; i < s.length; i++) s[i] = sqrtSoftplus(s[i]);
+    const chosen = new Int32Array(n * K), weight = new Float32Array(n * K);
+    const sel = new Float32Array(E);
+    for (let t = 0; t < n; t++) {
+      let experts: ArrayLike<number>;
+      if (F.tid2eid) {
+        experts = F.tid2eid.subarray(ids[t] * K, (ids[t] + 1) * K);
+      } else {
+        for (let e = 0; e < E; e++) sel[e] = s[t * E + e] + F.bias![e];
+        experts = topIndices(sel, E, K);
+      }
+      let sum = 0;
+      for (let k = 0; k < K; k++) sum += s[t * E + experts[k]];
+      for (let k = 0; k < K; k++) {
+        chosen[t * K + k] = experts[k];
+        weight[t * K + k] = (s[t * E + experts[k]] / sum) * c.routeScale;
+      }
+    }
+    tap('gate.indices', chosen);
+    tap('gate.weights', weight);
+
+    // Shared expert, then each routed expert over the tokens routed to it.
+    const out = await this.expert(F.shared, x, n, null);
+    const byExpert = new Map<number, number[]>();
+    for (let i = 0; i < n * K; i++) {
+      const list = byExpert.get(chosen[i]);
+      if (list) list.push(i);
+      else byExpert.set(chosen[i], [i]);
+    }
+    for (const [e, slots] of [...byExpert].sort((a, b) => a[0] - b[0])) {
+      const m = slots.length, xe = new Float32Array(m * D), we = new Float32Array(m);
+      slots.forEach((slot, r) => {
+        const t = Math.floor(slot / K);
+        xe.set(x.subarray(t * D, (t + 1) * D), r * D);
+        we[r] = weight[slot];
+      });
+      const ye = await this.expert(await F.expert(e), xe, m, we);
+      slots.forEach((slot, r) => {
+        const t = Math.floor(slot / K);
+        for (let i = 0; i < D; i++) out[t * D + i] += ye[r * D + i];
+      });
+    }
+    return out;
+  }
+
+  /** Clamped SwiGLU expert (§7.3); the routing weight scales w2's input. */
+  private async expert(X: ExpertWeights, x: Float32Array, m: number, weight: Float32Array | null): Promise<Float32Array> {
+    const aq = this.q.actQuant, L = this.c.swigluLimit;
+    const g = await this.lin.run(X.w1, x, m, aq);
+    const u = await this.lin.run(X.w3, x, m, aq);
+    const inter = g.length / m;
+    for (let r = 0; r < m; r++) {
+      const wr = weight ? weight[r] : 1;
+      for (let i = r * inter; i < (r + 1) * inter; i++) {
+        let gi = g[i], ui = u[i];
+        if (L > 0) {
+          gi = Math.min(gi, L);
+          ui = Math.min(Math.max(ui, -L), L);
+        }
+        g[i] = wr * (gi / (1 + Math.exp(-gi))) * ui;
+      }
+    }
+    return this.lin.run(X.w2, g, m, aq);
+  }
+}

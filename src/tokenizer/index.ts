@@ -4,3 +4,4 @@ export type { DecodeOptions, DecoderOptions, EncodeOptions, StreamDecoder, Token
 export { tokenizerFromGGUF } from './from-gguf.js';
 export { tokenizerFromHF } from './from-hf.js';
 export { tokenizerFromLlama2c } from './from-llama2c.js';
+export { deepseekTokenizer, type DeepseekVersion } from './deepseek.js';

@@ -3,7 +3,8 @@
  * input completed as it is), the sequence's evaluated prefix reused from turn to turn, sampling
  * settings that `/set` can change.
  */
-import { ChatTemplate, type ChatMessage } from '../chat/template.js';
+import { chatFormatFor, THINK_MODES, type ChatFormat, type ThinkMode } from '../chat/format.js';
+import type { ChatMessage } from '../chat/template.js';
 import { promptOpensReasoning } from '../chat/reasoning.js';
 import { generateText, type GenerationResult } from '../engine/generate.js';
 import { Sampler, DEFAULT_SAMPLING } from '../engine/sampler.js';
@@ -41,12 +42,15 @@ export interface SessionOptions {
   readonly stop: readonly string[];
   readonly system?: string;
   readonly contextLength?: number;
+  /** Reasoning mode (--think); absent = the chat format's default. */
+  readonly think?: ThinkMode;
 }
 
 export class ChatSession {
   readonly tracked: TrackedSequence;
-  readonly template: ChatTemplate;
+  readonly format: ChatFormat;
   readonly settings: Settings;
+  think?: ThinkMode;
   messages: ChatMessage[] = [];
   system?: string;
   last?: GenerationResult;
@@ -56,7 +60,8 @@ export class ChatSession {
     this.settings = { ...opts.settings };
     this.sampler = new Sampler(this.settings);
     this.system = opts.system;
-    this.template = new ChatTemplate(model.tokenizer);
+    this.format = chatFormatFor(model);
+    this.think = opts.think;
     this.tracked = new TrackedSequence(model.newSequence({ contextLength: opts.contextLength }));
   }
 
@@ -64,8 +69,8 @@ export class ChatSession {
   prompt(user: string): { ids: number[]; opensReasoning: boolean; documentStart: boolean } {
     const tok = this.model.tokenizer;
     if (this.opts.raw) return { ids: tok.encode(user, { parseSpecial: true }), opensReasoning: false, documentStart: user === '' };
-    const text = this.template.render(this.turn(user));
-    return { ids: this.template.encode(text), opensReasoning: promptOpensReasoning(text), documentStart: text === '' };
+    const text = this.format.render(this.turn(user), { think: this.think });
+    return { ids: this.format.encode(text), opensReasoning: promptOpensReasoning(text), documentStart: text === '' };
   }
 
   /**
@@ -109,8 +114,13 @@ export class ChatSession {
 
   /** `/set NAME VALUE`; returns the line to show. */
   set(name: string, value: string): string {
+    if (name === 'think') {
+      if (!THINK_MODES.includes(value as ThinkMode)) throw new Error(`think is one of ${THINK_MODES.join(', ')}, got ${JSON.stringify(value)}`);
+      this.think = value as ThinkMode;
+      return `think = ${value}`;
+    }
     const key = SETTING_NAMES[name];
-    if (!key) throw new Error(`unknown setting ${JSON.stringify(name)}: one of ${Object.keys(SETTING_NAMES).join(', ')}`);
+    if (!key) throw new Error(`unknown setting ${JSON.stringify(name)}: one of ${[...Object.keys(SETTING_NAMES), 'think'].join(', ')}`);
     const v = value === 'inf' || value === 'none' ? Infinity : Number(value);
     if (value.trim() === '' || Number.isNaN(v) || (key !== 'maxTokens' && !Number.isFinite(v))) throw new Error(`${name} needs a number, got ${JSON.stringify(value)}`);
     const next = { ...this.settings, [key]: v };
@@ -120,7 +130,7 @@ export class ChatSession {
   }
 
   describeSettings(): string {
-    return Object.entries(SETTING_NAMES).map(([n, k]) => `  ${n} = ${this.settings[k]}`).join('\n') + '\n';
+    return Object.entries(SETTING_NAMES).map(([n, k]) => `  ${n} = ${this.settings[k]}`).join('\n') + `\n  think = ${this.think ?? 'default'}\n`;
   }
 
   close(): void {

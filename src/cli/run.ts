@@ -7,6 +7,7 @@
  * no template, like llama2.c's stories, are completed as plain text either way); --raw completes
  * the text as it is. Reasoning is shown as display.ts describes.
  */
+import { THINK_MODES, type ThinkMode } from '../chat/format.js';
 import { parseArgs, flag, unescape, UsageError, type FlagSpec } from './args.js';
 import { chatLoop } from './chat.js';
 import { ChatSession, defaultSettings, type Settings } from './chat-session.js';
@@ -16,6 +17,8 @@ import { loadForCli } from './load.js';
 export const RUN_USAGE = `usage: minke run MODEL [PROMPT] [options]
   --raw                  plain completion of PROMPT, no chat template
   --system TEXT          system prompt
+  --think MODE           reasoning: none, high or max (DeepSeek-V4: default none, as the app's
+                         DeepThink off; templates with a thinking switch: their default)
   --temperature T        0 = greedy (default 0.8)
   --top-k K              (default 40; 0 = off)
   --top-p P              (default 0.95; 1 = off)
@@ -35,6 +38,7 @@ to stderr, so stdout holds the answer alone. Statistics go to stderr.
 const FLAGS: Record<string, FlagSpec> = {
   raw: { kind: 'boolean' },
   system: { kind: 'string' },
+  think: { kind: 'string' },
   temperature: { kind: 'number', min: 0 },
   'top-k': { kind: 'int', min: 0 },
   'top-p': { kind: 'number', min: 0 },
@@ -55,6 +59,8 @@ export async function runCommand(argv: string[]): Promise<number> {
   const [modelPath, ...words] = args.positionals;
   if (modelPath === undefined) throw new UsageError('run needs a MODEL (minke run --help)');
   const settings = settingsFrom(args);
+  const think = flag.str(args, 'think') as ThinkMode | undefined;
+  if (think !== undefined && !THINK_MODES.includes(think)) throw new UsageError(`--think is one of ${THINK_MODES.join(', ')}, got ${JSON.stringify(think)}`);
   const stop = flag.list(args, 'stop').map(unescape);
   if (stop.some((s) => s === '')) throw new UsageError('--stop needs a non-empty string');
 
@@ -64,7 +70,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   const ctx = flag.num(args, 'ctx');
   const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), contextLength: ctx, log: quiet ? undefined : process.stderr });
   try {
-    const session = new ChatSession(model, { raw: flag.bool(args, 'raw'), settings, stop, system: flag.str(args, 'system'), contextLength: ctx });
+    const session = new ChatSession(model, { raw: flag.bool(args, 'raw'), settings, stop, system: flag.str(args, 'system'), contextLength: ctx, think });
     try {
       if (prompt === undefined) {
         await chatLoop(session, { input: process.stdin, output: process.stdout, err: process.stderr, signals: process });

@@ -16,7 +16,7 @@ import { dequantizeRow } from '../tensor/quant-gguf.js';
 import { deepseekTokenizer } from '../tokenizer/deepseek.js';
 import {
   DeepseekV4Model, type AttentionWeights, type BlockWeights, type CompressorWeights, type ExpertWeights,
-  type HcWeights, type HeadMixer, type MoeWeights, type V4Weights, v4RopeFreqs,
+  type HcWeights, type HeadMixer, type MoeWeights, type V4Weights, v4LayerStateBytes, v4RopeFreqs,
 } from './deepseek-v4.js';
 import { type ExpectedTensor, isRoutedExpert, layerKind, v4ConfigFromHF, v4Tensors, type V4Config } from './deepseek-v4-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
@@ -44,6 +44,17 @@ export function planV4(dir: string, json: Record<string, unknown>, opts: LoadOpt
     file.close();
     throw err;
   }
+}
+
+/** The full description of a planned checkpoint, state per token sized for the default context. */
+export function v4Description(plan: V4Plan, opts: LoadOptions): ModelDescription {
+  const ctx = plan.description.details.defaultContext as number;
+  return { ...plan.description, stateBytesPerToken: v4StateBytes(plan.config, ctx) / ctx };
+}
+
+/** State bytes of one sequence of `capacity` tokens, over every layer incl. MTP. */
+export function v4StateBytes(c: V4Config, capacity: number): number {
+  return c.compressRatios.reduce((s, r) => s + v4LayerStateBytes(c, r, capacity), 0);
 }
 
 /** Every expected tensor present with its dtype and shape, and nothing the config does not explain. */
@@ -114,11 +125,15 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
   const loaded: Tensor[] = [];
   const progressTotal = plan.expected.filter((e) => !isRoutedExpert(e.name)).reduce((s, e) => s + file.tensors.get(e.name)!.byteLength, 0);
   let progressDone = 0;
+  const progress = (name: string) => {
+    progressDone += file.tensors.get(name)!.byteLength;
+    opts.onProgress?.(progressDone, progressTotal);
+  };
   const track = (name: string, t: Tensor): Tensor => {
     loaded.push(t);
     if (!isRoutedExpert(name)) {
-      progressDone += file.tensors.get(name)!.byteLength;
-      opts.onProgress?.(progressDone, progressTotal);
+      progress(name);
+      if (name.endsWith('.weight') && file.tensors.has(name.replace(/\.weight$/, '.scale'))) progress(name.replace(/\.weight$/, '.scale'));
     }
     return t;
   };
@@ -137,7 +152,7 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
     const t = file.tensors.get(name)!;
     const out = new Float32Array(numel(t.shape));
     dequantizeRow(t.dtype, file.read(name), out, out.length);
-    progressDone += t.byteLength;
+    progress(name);
     return out;
   };
   const matrix = async (name: string, format: WeightFormat, shape: [number, number]): Promise<Tensor> =>
@@ -187,7 +202,7 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
     const ffn: MoeWeights = {
       gate: await plain(`${p}.ffn.gate.weight`),
       bias: index < c.hashLayers ? undefined : vector(`${p}.ffn.gate.bias`),
-      tid2eid: index < c.hashLayers ? hashTable(file, `${p}.ffn.gate.tid2eid`, c.experts) : undefined,
+      tid2eid: index < c.hashLayers ? hashTable(file, `${p}.ffn.gate.tid2eid`, c.experts, progress) : undefined,
       expert: (e) => {
         let w = experts.get(e);
         if (!w) experts.set(e, (w = expertSet(`${p}.ffn.experts.${e}`)));
@@ -225,8 +240,7 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
     };
     const numerics = { actQuant: opts.actQuant ?? true, kvQuant: opts.kvQuant ?? true };
     const tokenizer = deepseekTokenizer('v4', dir);
-    return new DeepseekV4Model(c, weights, tokenizer, backend, numerics, plan.description.details.defaultContext as number,
-      plan.description, release, file);
+    return new DeepseekV4Model(c, weights, tokenizer, backend, numerics, v4Description(plan, opts), release, file);
   } catch (err) {
     await release();
     file.close();
@@ -235,7 +249,7 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
 }
 
 /** The hash-routing table [vocab, K] as int32, every id checked to be an expert. */
-function hashTable(file: WeightFile, name: string, experts: number): Int32Array {
+function hashTable(file: WeightFile, name: string, experts: number, progress: (name: string) => void): Int32Array {
   const bytes = file.read(name);
   const v = new BigInt64Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 8);
   const out = new Int32Array(v.length);
@@ -244,6 +258,7 @@ function hashTable(file: WeightFile, name: string, experts: number): Int32Array 
     if (!(e >= 0 && e < experts)) throw new Error(`${file.path}: tensor '${name}' routes to expert ${e}, but the config has ${experts} experts`);
     out[i] = e;
   }
+  progress(name);
   return out;
 }
 

@@ -20,7 +20,8 @@
  * order through the per-layer state (window ring, compressor buffers, compressed entries), exactly
  * as one-token decoding would — so prefill and decode give the same logits by construction.
  */
-import type { Backend, Tensor } from '../kernels/backend.js';
+import { type Backend, numel, type Tensor } from '../kernels/backend.js';
+import { byteSize } from '../tensor/dtype.js';
 import { hadamard, hcSplitSinkhorn, ropeTail, sparseAttentionWithSink, sqrtSoftplus } from '../kernels/deepseek-ops.js';
 import { ropeFreqs, yarnFreqs } from '../kernels/rope-freqs.js';
 import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
@@ -265,7 +266,8 @@ export function v4LayerStateBytes(c: V4Config, ratio: number, capacity: number):
 // ---- the model ---------------------------------------------------------------------------------
 
 export class DeepseekV4Model implements LanguageModel {
-  readonly description: ModelDescription;
+  /** Context newSequence() gives by default. */
+  readonly defaultContext: number;
   private readonly sequences = new Set<DeepseekV4Sequence>();
   private closed = false;
 
@@ -275,14 +277,11 @@ export class DeepseekV4Model implements LanguageModel {
     readonly tokenizer: Tokenizer,
     readonly backend: Backend,
     readonly numerics: V4Numerics,
-    readonly defaultContext: number,
-    description: Omit<ModelDescription, 'stateBytesPerToken'>,
+    readonly description: ModelDescription,
     private readonly release: () => Promise<void>,
     private readonly file: WeightFile,
   ) {
-    const perToken = (capacity: number) => this.config.compressRatios
-      .reduce((s, r) => s + v4LayerStateBytes(config, r, capacity), 0) / capacity;
-    this.description = { ...description, stateBytesPerToken: perToken(defaultContext) };
+    this.defaultContext = description.details.defaultContext as number;
   }
 
   newSequence(opts: { contextLength?: number } = {}): DeepseekV4Sequence {
@@ -308,6 +307,8 @@ export class DeepseekV4Model implements LanguageModel {
 class Linear {
   private xT?: Tensor;
   private yT?: Tensor;
+  /** Weight bytes the matrix kernels have streamed (benchmarks divide by time for bandwidth). */
+  weightBytes = 0;
 
   constructor(private readonly be: Backend) {}
 
@@ -332,6 +333,7 @@ class Linear {
     be.upload(xv, x);
     if (n === 1) be.matvec(w, xv, yv);
     else be.matmul(w, xv, yv);
+    this.weightBytes += tensorBytes(w);
     return be.download(yv);
   }
 
@@ -339,6 +341,10 @@ class Linear {
     if (this.xT) this.be.free(this.xT);
     if (this.yT) this.be.free(this.yT);
   }
+}
+
+function tensorBytes(t: Tensor): number {
+  return (byteSize(t.dtype, numel(t.shape)) ?? 0) + (t.scale ? tensorBytes(t.scale.tensor) : 0);
 }
 
 /** Rows of at most this many tokens go through the blocks together. */
@@ -372,6 +378,9 @@ export class DeepseekV4Sequence implements Sequence {
     this.layers = this.w.blocks.map((b) => new LayerState(this.c, b.attn, capacity));
     this.mtpLayers = this.w.mtp.map((m) => new LayerState(this.c, m.block.attn, capacity));
   }
+
+  /** Weight bytes read by the matrix products so far (embedding rows not counted). */
+  get weightBytesRead(): number { return this.lin.weightBytes; }
 
   /** Bytes of inference state this sequence holds. */
   get stateBytes(): number {

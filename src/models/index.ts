@@ -13,12 +13,12 @@ import { CpuBackend } from '../kernels/cpu/cpu-backend.js';
 import { openGGUF } from '../formats/gguf.js';
 import { openLlama2c } from '../formats/llama2c.js';
 import { openSafetensors } from '../formats/safetensors.js';
-import { loadLlama, type LlamaSource } from './llama.js';
+import { describeLlama, loadLlama, type LlamaSource } from './llama.js';
 import { GGUF_LLAMA_ARCHITECTURES, llamaFromGGUF } from './llama-gguf.js';
 import { HF_LLAMA_ARCHITECTURES, llamaFromHF, readJson } from './llama-hf.js';
 import { findLlama2cTokenizer, llamaFromLlama2c } from './llama-llama2c.js';
-import { HF_V4_ARCHITECTURES, loadV4, planV4 } from './deepseek-v4-load.js';
-import type { LanguageModel, LoadOptions } from './model.js';
+import { HF_V4_ARCHITECTURES, loadV4, planV4, v4Description } from './deepseek-v4-load.js';
+import type { LanguageModel, LoadOptions, ModelDescription } from './model.js';
 
 export type { LanguageModel, LoadOptions, ModelDescription, Sequence } from './model.js';
 export { LlamaModel } from './llama.js';
@@ -36,6 +36,25 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<Lang
     throw err;
   } finally {
     // Everything is in backend memory now (or failed to get there).
+    src.file.close();
+  }
+}
+
+/**
+ * What the model at `p` is and needs (parameters, bytes per format, state per token) from its
+ * config and tensor table alone — no weights are read. `minke info` and the pre-load summary use it.
+ */
+export function describeModel(p: string, opts: LoadOptions = {}): ModelDescription {
+  const v4 = deepseekV4Dir(p);
+  if (v4) {
+    const plan = planV4(v4.dir, v4.config, opts);
+    plan.file.close();
+    return v4Description(plan, opts);
+  }
+  const src = openSource(p, opts);
+  try {
+    return describeLlama(src, opts);
+  } finally {
     src.file.close();
   }
 }

@@ -236,6 +236,47 @@ class WeightLoader {
   }
 }
 
+/** What a dense model is and needs, from its config and tensor table (the same before and after loading). */
+export function llamaDescription(c: LlamaConfig, opts: LoadOptions,
+  w: { parameters: number; weightBytes: Record<string, number>; vocabSize: number; tied: boolean }): ModelDescription {
+  const kvType = opts.kvType ?? 'f32';
+  if (kvType !== 'f32' && kvType !== 'f16') throw new Error(`kvType must be 'f32' or 'f16', got ${String(kvType)}`);
+  const cap = opts.contextLength;
+  if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) throw new Error(`contextLength ${cap} must be a positive integer`);
+  const defaultContext = Math.min(cap ?? DEFAULT_CONTEXT, c.contextLength);
+  const stateBytesPerToken = c.layers * 2 * c.kvHeads * c.headDim * (kvType === 'f32' ? 4 : 2);
+  const window = Math.max(...c.windows);
+  return {
+    architecture: c.architecture,
+    parameters: w.parameters,
+    weightBytes: w.weightBytes,
+    contextLength: c.contextLength,
+    stateBytesPerToken,
+    layers: c.layers,
+    vocabSize: w.vocabSize,
+    details: {
+      dim: c.dim, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffnDim: c.ffnDim, rmsEps: c.eps,
+      ropeLayout: c.ropeLayout, ...(window > 0 ? { slidingWindow: window } : {}),
+      tiedEmbeddings: w.tied, kvType, defaultContext,
+      kvCacheBytes: stateBytesPerToken * defaultContext, ...c.details,
+    },
+  };
+}
+
+/** The description of `src` without loading its weights: parameters and bytes from the tensor table. */
+export function describeLlama(src: LlamaSource, opts: LoadOptions): ModelDescription {
+  const weightBytes: Record<string, number> = {};
+  let parameters = 0;
+  for (const t of src.file.tensors.values()) {
+    weightBytes[t.dtype] = (weightBytes[t.dtype] ?? 0) + t.byteLength;
+    parameters += numel(t.shape);
+  }
+  const tied = !src.file.tensors.has(src.names.output);
+  const emb = src.file.tensors.get(src.names.embedding);
+  const vocabSize = (tied ? emb : src.file.tensors.get(src.names.output))?.shape[0] ?? 0;
+  return llamaDescription(src.config, opts, { parameters, weightBytes, vocabSize, tied });
+}
+
 export class LlamaModel implements LanguageModel {
   readonly description: ModelDescription;
   /** Context newSequence() gives by default. */
@@ -254,29 +295,11 @@ export class LlamaModel implements LanguageModel {
     private readonly ownsBackend: boolean,
     tied: boolean,
   ) {
-    const c = config;
     this.kvType = opts.kvType ?? 'f32';
-    if (this.kvType !== 'f32' && this.kvType !== 'f16') throw new Error(`kvType must be 'f32' or 'f16', got ${String(this.kvType)}`);
-    const cap = opts.contextLength;
-    if (cap !== undefined && !(Number.isInteger(cap) && cap > 0)) throw new Error(`contextLength ${cap} must be a positive integer`);
-    this.defaultContext = Math.min(cap ?? DEFAULT_CONTEXT, c.contextLength);
-    const stateBytesPerToken = c.layers * 2 * c.kvHeads * c.headDim * (this.kvType === 'f32' ? 4 : 2);
-    const window = Math.max(...c.windows);
-    this.description = {
-      architecture: c.architecture,
-      parameters: loader.parameters,
-      weightBytes: { ...loader.bytesByFormat },
-      contextLength: c.contextLength,
-      stateBytesPerToken,
-      layers: c.layers,
-      vocabSize: weights.output.shape[0],
-      details: {
-        dim: c.dim, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, ffnDim: c.ffnDim, rmsEps: c.eps,
-        ropeLayout: c.ropeLayout, ...(window > 0 ? { slidingWindow: window } : {}),
-        tiedEmbeddings: tied, kvType: this.kvType, defaultContext: this.defaultContext,
-        kvCacheBytes: stateBytesPerToken * this.defaultContext, ...c.details,
-      },
-    };
+    this.description = llamaDescription(config, opts, {
+      parameters: loader.parameters, weightBytes: { ...loader.bytesByFormat }, vocabSize: weights.output.shape[0], tied,
+    });
+    this.defaultContext = this.description.details.defaultContext as number;
   }
 
   newSequence(opts: { contextLength?: number } = {}): Sequence {

@@ -1,15 +1,16 @@
 /**
  * `minke info MODEL [--json] [--ctx N] [--tensors]`: what a weight file holds — for a model minke
  * runs, its architecture, parameters, bytes per storage format and the memory a context of N
- * tokens needs (weights + state per token × N); for any other weight file, the generic listing
- * (metadata, tensors, bytes per storage type).
+ * tokens needs (weights + state for N tokens); for any other weight file, the generic listing
+ * (metadata, tensors, bytes per storage type). DeepSeek-V4 adds its active parameters and the state
+ * each layer kind (sliding-window / CSA / HCA) grows by per 1K tokens of context.
  *
- * The model's description comes from loading it (the model layer has no load-free description yet).
+ * Nothing is loaded: the description comes from the config and tensor table (describeModel).
  */
 import { openWeights, type TensorInfo, type WeightFile } from '../formats/weights.js';
 import type { GGUFFile } from '../formats/gguf.js';
 import type { ModelDescription } from '../models/model.js';
-import { loadModel } from '../models/index.js';
+import { describeModel } from '../models/index.js';
 import { parseArgs, flag, UsageError, type FlagSpec } from './args.js';
 import { formatBytes, formatCount } from './display.js';
 import { checkContext, contextOf } from './load.js';
@@ -25,6 +26,8 @@ const USAGE = `usage: minke info MODEL [--json] [--ctx N] [--tensors]
   --json      print it as JSON
   --ctx N     the context to size the memory for (default: the model's default context)
   --tensors   list every tensor
+DeepSeek-V4 directories also show the parameters one token uses and the state each layer kind
+(sliding-window, CSA, HCA) adds per 1K tokens of context.
 `;
 
 function summariseTensors(tensors: Iterable<TensorInfo>) {
@@ -78,9 +81,20 @@ export function describe(file: WeightFile, verbose: boolean, header = true): str
   return out.join('\n') + '\n';
 }
 
+/** The state of one layer kind of a DeepSeek-V4 trunk (§9.2 of the spec). */
+export interface LayerKindState {
+  readonly layers: number;
+  /** Bytes one layer's state grows by per 1024 tokens of context (compressed and indexer keys). */
+  readonly bytesPer1KTokens: number;
+  /** That growth over every layer of the kind, for the context sized for. */
+  readonly bytesForContext: number;
+}
+
 export interface ModelInfo {
   readonly architecture: string;
   readonly parameters: number;
+  /** Parameters one token runs through (mixture-of-experts models). */
+  readonly activeParameters?: number;
   readonly layers: number;
   readonly vocabSize: number;
   readonly contextLength: number;
@@ -89,31 +103,73 @@ export interface ModelInfo {
   /** The context sized for, and what weights + state for it take. */
   readonly context: number;
   readonly memory: { readonly weights: number; readonly state: number; readonly total: number };
+  /** DeepSeek-V4: every layer's fixed window ring, and what each layer kind adds per 1K tokens. */
+  readonly windowStateBytesPerLayer?: number;
+  readonly stateByLayerKind?: Readonly<Record<'sliding' | 'csa' | 'hca', LayerKindState>>;
   readonly details: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** V4 details keys per layer kind (the state it adds per 1K tokens, its layer count) and its label. */
+const LAYER_KINDS = [
+  ['sliding', 'slidingStateBytesPer1KTokens', 'slidingLayers', 'sliding-window'],
+  ['csa', 'csaStateBytesPer1KTokens', 'csaLayers', 'CSA'],
+  ['hca', 'hcaStateBytesPer1KTokens', 'hcaLayers', 'HCA'],
+] as const;
+
+function layerKindState(d: ModelDescription, context: number): ModelInfo['stateByLayerKind'] {
+  const out: Partial<Record<'sliding' | 'csa' | 'hca', LayerKindState>> = {};
+  for (const [kind, key, count] of LAYER_KINDS) {
+    const perK = d.details[key], layers = d.details[count];
+    if (typeof perK !== 'number' || typeof layers !== 'number') return undefined;
+    out[kind] = { layers, bytesPer1KTokens: perK, bytesForContext: Math.round((layers * perK * context) / 1024) };
+  }
+  return out as Record<'sliding' | 'csa' | 'hca', LayerKindState>;
 }
 
 export function modelInfo(d: ModelDescription, ctx?: number): ModelInfo {
   checkContext(d, ctx);
   const context = contextOf(d, ctx);
   const weights = Object.values(d.weightBytes).reduce((a, b) => a + b, 0);
-  const state = d.stateBytesPerToken * context;
+  const state = Math.round(d.stateBytesPerToken * context);
+  const active = d.details.activeParameters;
+  const window = d.details.windowStateBytesPerLayer;
   return {
-    architecture: d.architecture, parameters: d.parameters, layers: d.layers, vocabSize: d.vocabSize,
+    architecture: d.architecture, parameters: d.parameters,
+    ...(typeof active === 'number' ? { activeParameters: active } : {}),
+    layers: d.layers, vocabSize: d.vocabSize,
     contextLength: d.contextLength, weightBytes: d.weightBytes, stateBytesPerToken: d.stateBytesPerToken,
-    context, memory: { weights, state, total: weights + state }, details: d.details,
+    context, memory: { weights, state, total: weights + state },
+    ...(typeof window === 'number' ? { windowStateBytesPerLayer: window, stateByLayerKind: layerKindState(d, context) } : {}),
+    details: d.details,
   };
 }
 
+/** Details printed on lines of their own, left out of the "details:" line. */
+const SHOWN_APART = new Set(['activeParameters', 'windowStateBytesPerLayer', ...LAYER_KINDS.map((k) => k[1])]);
+
 export function formatModelInfo(m: ModelInfo): string {
+  const active = m.activeParameters === undefined ? '' : `, active per token ${formatCount(m.activeParameters)} (${m.activeParameters})`;
+  const pad = Math.max(9, ...Object.keys(m.weightBytes).map((f) => f.length));
   const out = [
     `architecture: ${m.architecture}`,
-    `parameters: ${formatCount(m.parameters)} (${m.parameters})`,
+    `parameters: ${formatCount(m.parameters)} (${m.parameters})${active}`,
     `layers: ${m.layers}, vocabulary: ${m.vocabSize}, trained context: ${m.contextLength} tokens`,
-    `details: ${Object.entries(m.details).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `details: ${Object.entries(m.details).filter(([k]) => !SHOWN_APART.has(k)).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     'weights by format:',
-    ...Object.entries(m.weightBytes).sort((a, b) => b[1] - a[1]).map(([f, b]) => `  ${f.padEnd(9)} ${formatBytes(b).padStart(11)}`),
-    `memory for ${m.context} tokens of context: weights ${formatBytes(m.memory.weights)} + ${m.context} × ${formatBytes(m.stateBytesPerToken)} state = ${formatBytes(m.memory.total)}`,
+    ...Object.entries(m.weightBytes).sort((a, b) => b[1] - a[1]).map(([f, b]) => `  ${f.padEnd(pad)} ${formatBytes(b).padStart(11)}`),
   ];
+  if (m.windowStateBytesPerLayer === undefined) {
+    out.push(`memory for ${m.context} tokens of context: weights ${formatBytes(m.memory.weights)} + ${m.context} × ${formatBytes(m.stateBytesPerToken)} state = ${formatBytes(m.memory.total)}`);
+    return out.join('\n') + '\n';
+  }
+  // DeepSeek-V4: the state is not a fixed amount per token; say what each layer kind adds.
+  out.push(`state per 1K tokens of context, by layer kind (each layer also keeps a window of ${formatBytes(m.windowStateBytesPerLayer)}):`);
+  for (const [kind, , , label] of LAYER_KINDS) {
+    const k = m.stateByLayerKind?.[kind];
+    if (!k) continue;
+    out.push(`  ${label.padEnd(14)} ${String(k.layers).padStart(3)} layer${k.layers === 1 ? ' ' : 's'} × ${formatBytes(k.bytesPer1KTokens).padStart(11)} per 1K tokens = ${formatBytes(k.bytesForContext)} for ${m.context} tokens`);
+  }
+  out.push(`memory for ${m.context} tokens of context: weights ${formatBytes(m.memory.weights)} + state ${formatBytes(m.memory.state)} = ${formatBytes(m.memory.total)}`);
   return out.join('\n') + '\n';
 }
 
@@ -130,8 +186,8 @@ export async function infoCommand(argv: string[]): Promise<number> {
   let model: ModelInfo | undefined;
   let notRunnable: string | undefined;
   try {
-    const m = await loadModel(p, { threads: 1 });
-    try { model = modelInfo(m.description, ctx); } finally { await m.close(); }
+    // Sized for --ctx: a V4 model's state per token depends on the context.
+    model = modelInfo(describeModel(p, { contextLength: ctx }), ctx);
   } catch (e) {
     if (e instanceof Error && /^--ctx/.test(e.message)) throw e;
     notRunnable = e instanceof Error ? e.message : String(e);

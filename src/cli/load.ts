@@ -1,45 +1,49 @@
 /**
- * Loading a model for a command: what it will need first (weights from the file header), progress
- * while the weights load (bytes and %, on stderr), then what the chosen context adds.
+ * Loading a model for a command: what it will need first (weights + the chosen context's state,
+ * from the config and tensor table alone), progress while the weights load (bytes and %, on
+ * stderr), then how long loading took.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openWeights } from '../formats/weights.js';
 import type { LanguageModel, ModelDescription } from '../models/model.js';
-import { loadModel } from '../models/index.js';
+import { describeModel, loadModel } from '../models/index.js';
 import { formatBytes, formatCount, type Out } from './display.js';
 
 export interface CliLoadOptions {
   readonly threads?: number;
   /** Context the command's sequences get (--ctx). */
   readonly contextLength?: number;
-  /** Where progress and sizes go; nothing is written when absent. */
+  /** DeepSeek-V4 numerics (LoadOptions): FP8 activation rounding and the KV quantisation round trips. */
+  readonly actQuant?: boolean;
+  readonly kvQuant?: boolean;
+  /** Where sizes, progress and warnings go; nothing is written when absent. */
   readonly log?: Out;
+  /** Looks at the description before any weight is read; throws to refuse the model (bad flags for it). */
+  readonly check?: (d: ModelDescription) => void;
 }
 
 export async function loadForCli(modelPath: string, opts: CliLoadOptions): Promise<LanguageModel> {
   if (!fs.existsSync(modelPath)) throw new Error(`${modelPath}: no such file or directory`);
   const log = opts.log;
+  const load = {
+    threads: opts.threads, contextLength: opts.contextLength, actQuant: opts.actQuant, kvQuant: opts.kvQuant,
+    onWarning: log ? (m: string) => void log.write(`warning: ${m}\n`) : undefined,
+  };
+  // Wrong --ctx or flags are reported before minutes of loading, not after.
+  const d = describeModel(modelPath, load);
+  checkContext(d, opts.contextLength);
+  opts.check?.(d);
   const name = path.basename(modelPath);
-  if (log) log.write(`${name}: ${formatBytes(weightBytesInFile(modelPath))} of weights to load\n`);
+  if (log) log.write(`${name}: ${summary(d, contextOf(d, opts.contextLength))}\n`);
   const progress = log ? progressLine(log, name) : undefined;
   const t0 = performance.now();
   let model: LanguageModel;
   try {
-    model = await loadModel(modelPath, { threads: opts.threads, contextLength: opts.contextLength, onProgress: progress?.update });
+    model = await loadModel(modelPath, { ...load, onProgress: progress?.update });
   } finally {
     progress?.end();
   }
-  try {
-    checkContext(model.description, opts.contextLength);
-  } catch (e) {
-    await model.close();
-    throw e;
-  }
-  if (log) {
-    const ctx = contextOf(model.description, opts.contextLength);
-    log.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${summary(model.description, ctx)}\n`);
-  }
+  if (log) log.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
   return model;
 }
 
@@ -55,23 +59,17 @@ export function checkContext(d: ModelDescription, requested?: number): void {
   }
 }
 
-/** "llama, 292.80K parameters, 1.12 MiB weights + 2048 tokens × 640 B = 1.25 MiB context → 2.37 MiB". */
+/**
+ * "llama, 292.80K parameters, 1.12 MiB weights + 2048 tokens × 640 B = 1.25 MiB context → 2.37 MiB"
+ * (mixture-of-experts models add "(N active)" after the parameters). `d` sized for `ctx`: a V4
+ * model's state per token is an average that depends on the context.
+ */
 export function summary(d: ModelDescription, ctx: number): string {
   const weights = Object.values(d.weightBytes).reduce((a, b) => a + b, 0);
-  const state = d.stateBytesPerToken * ctx;
-  return `${d.architecture}, ${formatCount(d.parameters)} parameters, ${formatBytes(weights)} weights + ` +
+  const state = Math.round(d.stateBytesPerToken * ctx);
+  const active = d.details.activeParameters;
+  return `${d.architecture}, ${formatCount(d.parameters)} parameters${typeof active === 'number' ? ` (${formatCount(active)} active)` : ''}, ${formatBytes(weights)} weights + ` +
     `${ctx} tokens × ${formatBytes(d.stateBytesPerToken)} = ${formatBytes(state)} context → ${formatBytes(weights + state)}`;
-}
-
-function weightBytesInFile(p: string): number {
-  const f = openWeights(p);
-  try {
-    let n = 0;
-    for (const t of f.tensors.values()) n += t.byteLength;
-    return n;
-  } finally {
-    f.close();
-  }
 }
 
 /**

@@ -110,6 +110,7 @@ function describe(c: V4Config, file: WeightFile, expected: readonly ExpectedTens
       experts: `${c.experts} routed (top-${c.topK}, ${c.hashLayers} hash-routed layers) + 1 shared, inner ${c.moeInter}`,
       hyperConnections: `${c.hcMult} streams, ${c.hcIters} Sinkhorn iterations`,
       mtpBlocks: c.mtpLayers,
+      slidingLayers: count('sliding'), csaLayers: count('csa'), hcaLayers: count('hca'),
       windowStateBytesPerLayer: 4 * c.window * c.headDim,
       csaStateBytesPer1KTokens: perK(ratioOf('csa') || 4),
       hcaStateBytesPer1KTokens: perK(ratioOf('hca') || 128),

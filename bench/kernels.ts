@@ -59,7 +59,7 @@ const progress = (msg: string) => process.stderr.write(`  … ${msg}\n`);
  * Cores other processes kept busy, per second of wall time, from /proc/stat (busy jiffies of the
  * whole machine minus this process's CPU time); undefined where /proc/stat does not exist.
  */
-function otherCores(): () => number | undefined {
+export function otherCores(): () => number | undefined {
   const busy = (): number | undefined => {
     try {
       const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
@@ -79,11 +79,11 @@ function otherCores(): () => number | undefined {
 }
 
 /** Batches of repetitions during which other processes used less than this many cores count as quiet. */
-const QUIET_CORES = 0.25;
+export const QUIET_CORES = 0.25;
 /** /proc/stat counts in 10 ms ticks, so load is measured over batches of calls at least this long. */
 const BATCH_MS = 100;
 
-interface Timing { best: number; median: number; reps: number; quietReps: number; other?: number }
+export interface Timing { best: number; median: number; reps: number; quietReps: number; other?: number }
 
 /**
  * Times `fn` after two warm-up calls (the first runs V8's baseline code while the optimised code
@@ -116,16 +116,21 @@ function time(fn: () => void): Timing {
   };
 }
 
-/** Waits up to `seconds` until other processes used < QUIET_CORES cores over three 0.5 s windows in a row. */
-async function waitQuiet(seconds: number): Promise<void> {
+/**
+ * Waits up to `seconds` until other processes used < QUIET_CORES cores over three 0.5 s windows in a
+ * row; false if they did not (true without /proc/stat, where load cannot be seen).
+ */
+export async function waitQuiet(seconds: number): Promise<boolean> {
   const until = performance.now() + seconds * 1000;
-  for (let calm = 0; calm < 3 && performance.now() < until;) {
+  let calm = 0;
+  while (calm < 3 && performance.now() < until) {
     const load = otherCores();
     await new Promise((r) => setTimeout(r, 500));
     const other = load();
-    if (other === undefined) return;
+    if (other === undefined) return true;
     calm = other < QUIET_CORES ? calm + 1 : 0;
   }
+  return calm >= 3;
 }
 
 /**
@@ -144,7 +149,7 @@ async function measure(fn: () => void, quietWait: number): Promise<Timing> {
 }
 
 /** Read bandwidth for each thread count: rowsum_f32 over `bytes`, best of the quiet passes. */
-async function readBandwidth(be: CpuBackend, bytes: number, threads: number[], quietWait: number): Promise<Map<number, { bytesPerSecond: number; timing: Timing }>> {
+export async function readBandwidth(be: CpuBackend, bytes: number, threads: number[], quietWait: number): Promise<Map<number, { bytesPerSecond: number; timing: Timing }>> {
   const d = 1 << 16; // f32 per row: 256 KiB a row
   const rows = Math.floor(bytes / (4 * d));
   const x = be.heap.alloc(rows * d * 4, 'bandwidth buffer');

@@ -2,12 +2,14 @@
  * Benchmarks (not tests): `npm run bench -- NAME [options]` or `minke bench NAME [options]`.
  *   kernels   matrix-vector throughput of every weight format against this machine's read bandwidth
  *   models    prefill and decode of whole models against native llama.cpp and wllama (models.ts)
+ *   v4        DeepSeek-V4 decode on a synthetic checkpoint against the memory roofline (v4.ts)
  */
 import { pathToFileURL } from 'node:url';
 
 const usage = `usage: npm run bench -- kernels [--threads 1,2] [--shapes 4096x4096,...] [--formats f16,q4_0,...]
                                   [--bandwidth-gib 1] [--json FILE] [--quiet-wait SECONDS]
        npm run bench -- models [--configs s110m,l1b] [--types F16,Q8_0,Q4_0] [--threads 1,2] [--reps 3] [...]
+       npm run bench -- v4 [--threads 2] [--gen 64] [--reps 3] [--warmup 256] [--quiet-wait 120] [...]
 `;
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -17,6 +19,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       return (await import('./kernels.js')).benchKernels(rest);
     case 'models':
       return (await import('./models.js')).benchModels(rest);
+    case 'v4':
+      return (await import('./v4.js')).benchV4(rest);
     case undefined:
     case '-h':
     case '--help':

@@ -54,6 +54,12 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 0)) fail(`${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
     return v as number;
   };
+  // Sizes the tensor layout multiplies or divides by.
+  const pos = (key: string): number => {
+    const v = int(key);
+    if (v === 0) fail(`${key} must be at least 1, got 0`);
+    return v;
+  };
   const num = (obj: Record<string, unknown>, key: string, dflt?: number): number => {
     const v = obj[key] ?? dflt;
     if (!(typeof v === 'number' && Number.isFinite(v))) fail(`${key} must be a number, got ${JSON.stringify(v)}`);
@@ -67,7 +73,7 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
   if ('expert_dtype' in json && json.expert_dtype !== 'fp4') fail(`expert_dtype ${JSON.stringify(json.expert_dtype)} is not supported (the official checkpoints store experts as fp4)`);
   if (int('n_shared_experts', 1) !== 1) fail('n_shared_experts must be 1');
 
-  const layers = int('num_hidden_layers');
+  const layers = pos('num_hidden_layers');
   const mtpLayers = int('num_nextn_predict_layers', 1);
   const ratios = json.compress_ratios;
   if (!Array.isArray(ratios) || ratios.length !== layers + mtpLayers || !ratios.every((r) => Number.isInteger(r) && r >= 0)) {
@@ -75,17 +81,17 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
   }
   const rs = (json.rope_scaling ?? {}) as Record<string, unknown>;
   const c: V4Config = {
-    vocab: int('vocab_size'),
-    dim: int('hidden_size'),
+    vocab: pos('vocab_size'),
+    dim: pos('hidden_size'),
     layers,
     mtpLayers,
     hashLayers: int('num_hash_layers', 0),
-    heads: int('num_attention_heads'),
-    headDim: int('head_dim'),
-    ropeDim: int('qk_rope_head_dim'),
-    qLoraRank: int('q_lora_rank'),
-    oGroups: int('o_groups'),
-    oLoraRank: int('o_lora_rank'),
+    heads: pos('num_attention_heads'),
+    headDim: pos('head_dim'),
+    ropeDim: pos('qk_rope_head_dim'),
+    qLoraRank: pos('q_lora_rank'),
+    oGroups: pos('o_groups'),
+    oLoraRank: pos('o_lora_rank'),
     window: int('sliding_window'),
     compressRatios: ratios as number[],
     ropeTheta: num(json, 'rope_theta', 10000),
@@ -97,12 +103,12 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
       betaFast: num(rs, 'beta_fast', 32),
       betaSlow: num(rs, 'beta_slow', 1),
     },
-    indexHeads: int('index_n_heads'),
-    indexHeadDim: int('index_head_dim'),
+    indexHeads: pos('index_n_heads'),
+    indexHeadDim: pos('index_head_dim'),
     indexTopk: int('index_topk'),
-    experts: int('n_routed_experts'),
+    experts: pos('n_routed_experts'),
     topK: int('num_experts_per_tok'),
-    moeInter: int('moe_intermediate_size'),
+    moeInter: pos('moe_intermediate_size'),
     routeScale: num(json, 'routed_scaling_factor', 1),
     swigluLimit: num(json, 'swiglu_limit', 0),
     hcMult: int('hc_mult'),
@@ -120,6 +126,8 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
   if ((c.indexHeadDim & (c.indexHeadDim - 1)) !== 0) fail(`index_head_dim ${c.indexHeadDim} must be a power of two (Hadamard rotation)`);
   if ((ratios as number[]).some((r, i) => i >= layers && r !== 0)) fail('compress_ratios of MTP layers must be 0');
   if (c.hcMult < 1) fail('hc_mult must be at least 1');
+  // FP4 experts: two codes per byte and one scale per 32 inputs along both of their input widths.
+  if (c.dim % 32 || c.moeInter % 32) fail(`hidden_size ${c.dim} and moe_intermediate_size ${c.moeInter} must be multiples of 32 (FP4 scale blocks)`);
   return c;
 }
 
@@ -137,7 +145,11 @@ export interface ExpectedTensor {
 
 const ceil128 = (n: number) => Math.ceil(n / 128);
 
-/** The tensors of one official checkpoint of configuration `c` (§11.2), in checkpoint order. */
+/**
+ * The tensors of one official checkpoint of configuration `c` (§11.2), in the order the official
+ * files store them (embed, layers, MTP, then hc_head_*, head, norm). Files may order tensors
+ * differently (spec testdata tiny_v4 is alphabetical): match by name.
+ */
 export function v4Tensors(c: V4Config): ExpectedTensor[] {
   const out: ExpectedTensor[] = [];
   const add = (name: string, dtype: DType, shape: number[]) => out.push({ name, dtype, shape });
@@ -150,17 +162,16 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     add(`${name}.scale`, 'e8m0', [rows, cols / 32]);
   };
   const D = c.dim, hcD = c.hcMult * D, mix = (2 + c.hcMult) * c.hcMult;
+  // Output width d: head_dim for attention, index_head_dim for the indexer; ratio 4 overlaps (§6.4).
   const compressor = (p: string, ratio: number, d: number) => {
     const c2 = ratio === 4 ? 2 : 1;
-    add(`${p}.wkv.weight`, 'bf16', [c2 * d, D]);
-    add(`${p}.wgate.weight`, 'bf16', [c2 * d, D]);
     add(`${p}.ape`, 'f32', [ratio, c2 * d]);
     add(`${p}.norm.weight`, 'bf16', [d]);
+    add(`${p}.wgate.weight`, 'bf16', [c2 * d, D]);
+    add(`${p}.wkv.weight`, 'bf16', [c2 * d, D]);
   };
   const block = (p: string, index: number) => {
     const ratio = c.compressRatios[index];
-    add(`${p}.attn_norm.weight`, 'bf16', [D]);
-    add(`${p}.ffn_norm.weight`, 'bf16', [D]);
     for (const s of ['attn', 'ffn']) {
       add(`${p}.hc_${s}_fn`, 'f32', [mix, hcD]);
       add(`${p}.hc_${s}_base`, 'f32', [mix]);
@@ -168,8 +179,8 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     }
     add(`${p}.attn.attn_sink`, 'f32', [c.heads]);
     fp8(`${p}.attn.wq_a`, c.qLoraRank, D);
-    add(`${p}.attn.q_norm.weight`, 'bf16', [c.qLoraRank]);
     fp8(`${p}.attn.wq_b`, c.heads * c.headDim, c.qLoraRank);
+    add(`${p}.attn.q_norm.weight`, 'bf16', [c.qLoraRank]);
     fp8(`${p}.attn.wkv`, c.headDim, D);
     add(`${p}.attn.kv_norm.weight`, 'bf16', [c.headDim]);
     fp8(`${p}.attn.wo_a`, c.oGroups * c.oLoraRank, (c.heads / c.oGroups) * c.headDim);
@@ -180,7 +191,10 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
       add(`${p}.attn.indexer.weights_proj.weight`, 'bf16', [c.indexHeads, D]);
       compressor(`${p}.attn.indexer.compressor`, ratio, c.indexHeadDim);
     }
+    add(`${p}.attn_norm.weight`, 'bf16', [D]);
+    add(`${p}.ffn_norm.weight`, 'bf16', [D]);
     add(`${p}.ffn.gate.weight`, 'bf16', [c.experts, D]);
+    // Hash routing in the first num_hash_layers main layers; MTP layers always score-route (§7.2).
     if (index < c.hashLayers) add(`${p}.ffn.gate.tid2eid`, 'i64', [c.vocab, c.topK]);
     else add(`${p}.ffn.gate.bias`, 'f32', [c.experts]);
     for (let e = 0; e < c.experts; e++) {
@@ -199,9 +213,6 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
   };
   add('embed.weight', 'bf16', [c.vocab, D]);
   for (let l = 0; l < c.layers; l++) block(`layers.${l}`, l);
-  add('norm.weight', 'bf16', [D]);
-  add('head.weight', 'bf16', [c.vocab, D]);
-  head('');
   for (let m = 0; m < c.mtpLayers; m++) {
     const p = `mtp.${m}`;
     block(p, c.layers + m);
@@ -212,6 +223,9 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     add(`${p}.norm.weight`, 'bf16', [D]);
     head(`${p}.`);
   }
+  head('');
+  add('head.weight', 'bf16', [c.vocab, D]);
+  add('norm.weight', 'bf16', [D]);
   return out;
 }
 

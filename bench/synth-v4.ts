@@ -1,0 +1,359 @@
+/**
+ * Synthetic DeepSeek-V4 checkpoints in the official Hugging Face layout (spec §2, §10.2, §11):
+ * config.json, model-0000N-of-0000M.safetensors shards and model.safetensors.index.json, with the
+ * official tensor names, dtypes and shapes (FP8 E4M3 + E8M0 128×128 tile scales, packed FP4 experts
+ * + E8M0 1×32 scales, BF16 / F32 / I64 elsewhere) and random but sane values, so that a forward pass
+ * stays finite and non-trivial. Used by the V4 decode benchmark and by tests that need checkpoints
+ * to corrupt.
+ *
+ * Values: every quantised linear dequantises to elements of rms ≈ 1/sqrt(in) (unit-rms inputs give
+ * unit-rms outputs); norm weights ≈ 1; hc_*_fn ≈ 1e-2, hc_*_base / attn_sink / gate.bias ≈ 0,
+ * hc_*_scale ≈ 1, compressor.ape small; tid2eid rows hold distinct expert ids. Each tensor has its
+ * own generator seeded from (seed, name), so its bytes do not depend on the sharding.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { byteSize } from '../src/tensor/dtype.js';
+import { writeShardedSafetensors, type SafetensorsWriteTensor } from '../src/formats/safetensors-writer.js';
+import { v4ConfigFromHF, v4Tensors, type ExpectedTensor, type V4Config } from '../src/models/deepseek-v4-config.js';
+
+export interface SyntheticV4Options {
+  readonly seed?: number;
+  /** Largest shard before the next one starts (a single larger tensor gets a shard of its own). */
+  readonly shardBytes?: number;
+  /** Tensor bytes produced so far and in all; called before each tensor and once at the end. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export type V4SynthPreset = 'bench' | 'flash' | 'pro';
+
+// ---- configuration ------------------------------------------------------------------------------
+
+/** The Flash column of spec §2 as an HF config.json object. */
+function flashConfig(): Record<string, unknown> {
+  return {
+    architectures: ['DeepseekV4ForCausalLM'],
+    model_type: 'deepseek_v4',
+    attention_bias: false,
+    attention_dropout: 0.0,
+    bos_token_id: 0,
+    eos_token_id: 1,
+    hc_eps: 1e-6,
+    hc_mult: 4,
+    hc_sinkhorn_iters: 20,
+    head_dim: 512,
+    hidden_act: 'silu',
+    hidden_size: 4096,
+    index_head_dim: 128,
+    index_n_heads: 64,
+    index_topk: 512,
+    initializer_range: 0.02,
+    max_position_embeddings: 1048576,
+    moe_intermediate_size: 2048,
+    n_routed_experts: 256,
+    n_shared_experts: 1,
+    norm_topk_prob: true,
+    num_attention_heads: 64,
+    num_experts_per_tok: 6,
+    num_hidden_layers: 43,
+    num_hash_layers: 3,
+    num_key_value_heads: 1,
+    num_nextn_predict_layers: 1,
+    o_groups: 8,
+    o_lora_rank: 1024,
+    q_lora_rank: 1024,
+    qk_rope_head_dim: 64,
+    quantization_config: {
+      activation_scheme: 'dynamic', fmt: 'e4m3', quant_method: 'fp8', scale_fmt: 'ue8m0', weight_block_size: [128, 128],
+    },
+    expert_dtype: 'fp4',
+    rms_norm_eps: 1e-6,
+    rope_scaling: { beta_fast: 32, beta_slow: 1, factor: 16, original_max_position_embeddings: 65536, type: 'yarn' },
+    rope_theta: 10000,
+    routed_scaling_factor: 1.5,
+    scoring_func: 'sqrtsoftplus',
+    sliding_window: 128,
+    swiglu_limit: 10.0,
+    tie_word_embeddings: false,
+    topk_method: 'noaux_tc',
+    torch_dtype: 'bfloat16',
+    use_cache: true,
+    vocab_size: 129280,
+    compress_rope_theta: 160000,
+    // Layers 0, 1 sliding window; then CSA (4) and HCA (128) alternate; the MTP layer is SWA.
+    compress_ratios: [0, 0, ...Array.from({ length: 41 }, (_, i) => (i % 2 ? 128 : 4)), 0],
+  };
+}
+
+/**
+ * An HF config.json object. 'flash' / 'pro': the released models (spec §2; for v4Tensors, not for
+ * generating). 'bench': Flash's layer mix and formats in 436 MB — 8 layers SWA, SWA, CSA, HCA, …
+ * + an SWA MTP layer, head_dim 512 and 64 rope dims, experts hidden/2 wide as in Flash. 32 experts
+ * and vocab 16384 keep it under 500 MB while a decoded token still reads the BF16 head, routed
+ * experts and the rest in proportions near Flash's (head 18 % / experts 22 %; Flash 9 % / 31 %).
+ */
+export function v4SynthConfig(preset: V4SynthPreset): Record<string, unknown> {
+  const flash = flashConfig();
+  switch (preset) {
+    case 'flash':
+      return flash;
+    case 'pro':
+      return {
+        ...flash,
+        hidden_size: 7168, moe_intermediate_size: 3072, num_hidden_layers: 61, num_attention_heads: 128,
+        n_routed_experts: 384, routed_scaling_factor: 2.5, q_lora_rank: 1536, o_groups: 16, index_topk: 1024,
+        // Layers 0, 1 and every odd layer HCA, even layers from 2 CSA; the MTP layer is SWA.
+        compress_ratios: [128, 128, ...Array.from({ length: 59 }, (_, i) => (i % 2 ? 128 : 4)), 0],
+      };
+    case 'bench':
+      return {
+        ...flash,
+        vocab_size: 16384, hidden_size: 1024, moe_intermediate_size: 512, num_hidden_layers: 8,
+        num_attention_heads: 16, n_routed_experts: 32, q_lora_rank: 512, o_groups: 4, o_lora_rank: 256,
+        index_n_heads: 16, index_topk: 64,
+        compress_ratios: [0, 0, 4, 128, 4, 128, 4, 128, 0],
+      };
+    default:
+      throw new Error(`unknown synthetic V4 preset ${JSON.stringify(preset)} (bench, flash, pro)`);
+  }
+}
+
+// ---- tensor layout (spec §11.2) ------------------------------------------------------------------
+
+/** How a tensor's values are drawn. `in` is the input width of the linear map it belongs to. */
+type Init =
+  | { kind: 'fp8'; in: number } | { kind: 'fp8-scale'; in: number }
+  | { kind: 'fp4' } | { kind: 'fp4-scale'; in: number }
+  | { kind: 'bf16' | 'f32'; mean: number; std: number }
+  | { kind: 'tid2eid'; experts: number };
+
+interface Planned extends ExpectedTensor { readonly init: Init }
+
+const NORM: Init = { kind: 'bf16', mean: 1, std: 0.05 };
+
+/** Every tensor of config `c` (v4Tensors, spec §11.2) with how its values are drawn. */
+function plan(c: V4Config): Planned[] {
+  const tensors = v4Tensors(c);
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const init = ({ name, dtype, shape }: ExpectedTensor): Init => {
+    switch (dtype) {
+      case 'f8_e4m3': return { kind: 'fp8', in: shape[1] };
+      case 'i8': return { kind: 'fp4' };
+      case 'e8m0': {
+        // Scales of FP8 tiles are [ceil(out/128), ceil(in/128)]: the width comes from the weight.
+        const w = byName.get(name.replace(/scale$/, 'weight'))!;
+        return w.dtype === 'i8' ? { kind: 'fp4-scale', in: 2 * w.shape[1] } : { kind: 'fp8-scale', in: w.shape[1] };
+      }
+      case 'i64': return { kind: 'tid2eid', experts: c.experts };
+      case 'bf16':
+        if (name === 'embed.weight') return { kind: 'bf16', mean: 0, std: 1 };
+        return name.endsWith('norm.weight') ? NORM : { kind: 'bf16', mean: 0, std: 1 / Math.sqrt(shape[1]) };
+      case 'f32':
+        if (/hc_\w+_scale$/.test(name)) return { kind: 'f32', mean: 1, std: 0.05 };
+        if (/hc_\w+_(fn|base)$/.test(name) || name.endsWith('gate.bias')) return { kind: 'f32', mean: 0, std: 1e-2 };
+        if (name.endsWith('.ape')) return { kind: 'f32', mean: 0, std: 0.02 };
+        if (name.endsWith('attn_sink')) return { kind: 'f32', mean: 0, std: 0.05 };
+    }
+    throw new Error(`synthetic V4: no value rule for ${dtype} tensor '${name}'`);
+  };
+  return tensors.map((t) => ({ ...t, init: init(t) }));
+}
+
+const bytesOf = (t: ExpectedTensor): number => byteSize(t.dtype, t.shape.reduce((a, b) => a * b, 1))!;
+
+// ---- random values ------------------------------------------------------------------------------
+
+/** xorshift128 seeded through splitmix32: fast, reproducible, good enough for weights. */
+class Rng {
+  private x: number; private y: number; private z: number; private w: number;
+  constructor(seed: number) {
+    let s = seed >>> 0;
+    const next = () => {
+      s = (s + 0x9e3779b9) >>> 0;
+      let t = s ^ (s >>> 16);
+      t = Math.imul(t, 0x21f0aaad);
+      t ^= t >>> 15;
+      t = Math.imul(t, 0x735a2d97);
+      return (t ^ (t >>> 15)) >>> 0;
+    };
+    this.x = next(); this.y = next(); this.z = next(); this.w = next() | 1;
+  }
+  u32(): number {
+    const t = this.x ^ (this.x << 11);
+    this.x = this.y; this.y = this.z; this.z = this.w;
+    this.w = (this.w ^ (this.w >>> 19) ^ t ^ (t >>> 8)) >>> 0;
+    return this.w;
+  }
+  /** `n` random bytes (the same stream as u32(), little-endian). */
+  bytes(n: number): Uint8Array {
+    const words = new Uint32Array(Math.ceil(n / 4));
+    let { x, y, z, w } = this;
+    for (let i = 0; i < words.length; i++) {
+      const t = x ^ (x << 11);
+      x = y; y = z; z = w;
+      w = (w ^ (w >>> 19) ^ t ^ (t >>> 8)) >>> 0;
+      words[i] = w;
+    }
+    this.x = x; this.y = y; this.z = z; this.w = w;
+    return new Uint8Array(words.buffer, 0, n);
+  }
+  /** Standard normal (Box–Muller). */
+  gaussian(): number {
+    const u = (this.u32() + 0.5) / 2 ** 32, v = this.u32() / 2 ** 32;
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  }
+}
+
+/** FNV-1a of the name, mixed with the seed: each tensor's own stream. */
+function tensorSeed(seed: number, name: string): number {
+  let h = 0x811c9dc5 ^ Math.imul(seed >>> 0, 0x9e3779b1);
+  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** Maps every byte through a 256-entry table, in place. */
+function mapBytes(b: Uint8Array, table: Uint8Array): Uint8Array {
+  for (let i = 0; i < b.length; i++) b[i] = table[b[i]];
+  return b;
+}
+
+/** E4M3FN value of a code below 0x7F (§10.1). */
+function e4m3Value(code: number): number {
+  const e = (code >> 3) & 15, m = code & 7;
+  return e === 0 ? 2 ** -6 * (m / 8) : 2 ** (e - 7) * (1 + m / 8);
+}
+const E4M3_POSITIVE = Array.from({ length: 0x7f }, (_, c) => e4m3Value(c)); // codes 0..0x7E, 0x7F is NaN
+
+function nearestE4M3(x: number): number {
+  const a = Math.abs(x);
+  let best = 0;
+  for (let c = 1; c < E4M3_POSITIVE.length; c++) if (Math.abs(E4M3_POSITIVE[c] - a) < Math.abs(E4M3_POSITIVE[best] - a)) best = c;
+  return (x < 0 ? 0x80 : 0) | best;
+}
+
+const f32Bits = new Float32Array(1), u32Bits = new Uint32Array(f32Bits.buffer);
+function bf16(x: number): number {
+  f32Bits[0] = x;
+  const b = u32Bits[0];
+  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff; // round to nearest even
+}
+
+/*
+ * Value rms targets 2^x with x = −log2(in)/2. Every E8M0 scale is 2^(e0 + δ), δ ∈ {−1, 0, +1} drawn
+ * at random (so that scale indexing matters), which multiplies the rms by 2^JITTER = sqrt(1.75).
+ * FP8: codes of rms ≈ 2^6 (Gaussian, |code| ≤ 4.5σ < 448, so never the NaN codes), e0 = round(x − 6 −
+ * JITTER), and the code rms absorbs the rounding: tensor rms = 2^x. FP4: uniformly random nibbles (rms
+ * FP4_CODE_RMS), e0 = round(x − log2(FP4_CODE_RMS) − JITTER): tensor rms within 2^±0.5 of 2^x.
+ */
+const JITTER = Math.log2(1.75) / 2;
+const FP8_CODE_RMS_LOG2 = 6;
+/** rms of a uniformly random E2M1 code: sqrt(mean of 0, .25, 1, 2.25, 4, 9, 16, 36). */
+const FP4_CODE_RMS = Math.sqrt(68.5 / 8);
+const targetLog2 = (inWidth: number): number => -Math.log2(inWidth) / 2;
+const fp8Exponent = (inWidth: number): number => Math.round(targetLog2(inWidth) - FP8_CODE_RMS_LOG2 - JITTER);
+const fp4Exponent = (inWidth: number): number => Math.round(targetLog2(inWidth) - Math.log2(FP4_CODE_RMS) - JITTER);
+
+/** E8M0 bytes 2^(byte−127) = 2^(exponent + δ), δ uniform in {−1, 0, +1}. */
+function scaleBytes(rng: Rng, n: number, exponent: number): Uint8Array {
+  const table = Uint8Array.from({ length: 256 }, (_, b) => 127 + exponent + (b % 3) - 1);
+  return mapBytes(rng.bytes(n), table);
+}
+
+function generate(t: Planned, seed: number): Uint8Array {
+  const rng = new Rng(tensorSeed(seed, t.name));
+  const count = t.shape.reduce((a, b) => a * b, 1);
+  const init = t.init;
+  switch (init.kind) {
+    case 'fp8': {
+      const codeRms = 2 ** (targetLog2(init.in) - fp8Exponent(init.in) - JITTER);
+      const table = Uint8Array.from({ length: 256 }, () => nearestE4M3(codeRms * Math.max(-4.5, Math.min(4.5, rng.gaussian()))));
+      return mapBytes(rng.bytes(count), table);
+    }
+    case 'fp8-scale':
+      return scaleBytes(rng, count, fp8Exponent(init.in));
+    case 'fp4':
+      return rng.bytes(count); // every nibble is a valid E2M1 code
+    case 'fp4-scale':
+      return scaleBytes(rng, count, fp4Exponent(init.in));
+    case 'bf16': {
+      // Elements drawn from a 4096-entry table of Gaussians: one table lookup per element.
+      const table = Uint16Array.from({ length: 4096 }, () => bf16(init.mean + init.std * rng.gaussian()));
+      const out = new Uint16Array(count);
+      const words = new Uint32Array(rng.bytes(Math.ceil(count / 2) * 4).buffer);
+      for (let i = 0; i < count; i++) out[i] = table[(words[i >> 1] >>> ((i & 1) * 16)) & 4095];
+      return new Uint8Array(out.buffer);
+    }
+    case 'f32': {
+      const out = new Float32Array(count);
+      for (let i = 0; i < count; i++) out[i] = init.mean + init.std * rng.gaussian();
+      return new Uint8Array(out.buffer);
+    }
+    case 'tid2eid': {
+      // Row = a partial Fisher–Yates shuffle of the expert ids: topK distinct ids in [0, E).
+      const [rows, k] = t.shape;
+      const perm = Int32Array.from({ length: init.experts }, (_, i) => i);
+      const out = new Uint32Array(rows * k * 2); // little-endian i64: low word, high word 0
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < k; j++) {
+          const s = j + (rng.u32() % (init.experts - j));
+          const id = perm[s];
+          perm[s] = perm[j];
+          perm[j] = id;
+          out[(r * k + j) * 2] = id;
+        }
+      }
+      return new Uint8Array(out.buffer);
+    }
+  }
+}
+
+// ---- writing -------------------------------------------------------------------------------------
+
+/** Splits tensors into runs of at most `limit` bytes (a larger tensor alone). */
+function pack(tensors: Planned[], limit: number): Planned[][] {
+  const shards: Planned[][] = [];
+  let current: Planned[] = [], size = 0;
+  for (const t of tensors) {
+    const n = bytesOf(t);
+    if (current.length && size + n > limit) {
+      shards.push(current);
+      current = [];
+      size = 0;
+    }
+    current.push(t);
+    size += n;
+  }
+  if (current.length) shards.push(current);
+  return shards;
+}
+
+/**
+ * Writes config.json, the shards and model.safetensors.index.json into `dir` (created; must be
+ * empty). As in the official checkpoints, the MTP tensors fill the last shard(s) and embed opens
+ * the first. Memory: one tensor at a time.
+ */
+export function writeSyntheticV4(dir: string, config: object, opts: SyntheticV4Options = {}): void {
+  const { seed = 1, shardBytes = 128 * 2 ** 20, onProgress } = opts;
+  if (!(Number.isSafeInteger(shardBytes) && shardBytes > 0)) throw new Error(`writeSyntheticV4: shardBytes must be a positive integer, got ${shardBytes}`);
+  const tensors = plan(v4ConfigFromHF(config as Record<string, unknown>, path.join(dir, 'config.json')));
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length) throw new Error(`writeSyntheticV4: ${dir} is not empty`);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+
+  const isMtp = (t: Planned) => t.name.startsWith('mtp.');
+  const shards = [...pack(tensors.filter((t) => !isMtp(t)), shardBytes), ...pack(tensors.filter(isMtp), shardBytes)];
+  const total = tensors.reduce((s, t) => s + bytesOf(t), 0);
+  let done = 0;
+  const lazy = shards.map((shard) => shard.map((t): SafetensorsWriteTensor => ({
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    data: () => {
+      onProgress?.(done, total);
+      done += bytesOf(t);
+      return generate(t, seed);
+    },
+  })));
+  writeShardedSafetensors(dir, lazy, { format: 'pt' });
+  onProgress?.(total, total);
+}

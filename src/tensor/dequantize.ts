@@ -6,7 +6,7 @@
  */
 import { rdF32, wrF32 } from './bytes.js';
 import { formatName, rowBytes, type WeightFormat } from './dtype.js';
-import { E2M1_TO_F32, E4M3_TO_F32, f32ToE2m1, f32ToE4m3, floorLog2 } from './float.js';
+import { E2M1_TO_F32, E4M3_TO_F32, f32BitsToE2m1, f32BitsToE4m3, f32ToE2m1, f32ToE4m3, floorLog2 } from './float.js';
 import { dequantizeRow, quantizeRow } from './quant-gguf.js';
 
 const E4M3_MAX = 448;
@@ -14,10 +14,14 @@ const E2M1_MAX = 6;
 
 /** Smallest e with 2^e ≥ v (v > 0 finite), v taken as an f32: the exponent of v, plus one if its mantissa is non-zero. */
 export function ceilLog2(v: number): number {
-  const f = Math.fround(v);
-  const e = floorLog2(f);
-  return 2 ** e === f ? e : e + 1;
+  f32[0] = v;
+  const b = u32[0], exp = b >>> 23, mant = b & 0x7fffff;
+  if (exp === 0) return floorLog2(f32[0]) + (2 ** floorLog2(f32[0]) === f32[0] ? 0 : 1); // subnormal
+  return exp - 127 + (mant ? 1 : 0);
 }
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
 
 /** E8M0 byte of the power-of-two scale 2^ceil(log2(amax/qmax)), within E8M0's finite range. */
 function pow2ScaleByte(amax: number, qmax: number): number {
@@ -167,18 +171,42 @@ function blockScale(x: Float32Array, o: number, block: number, floor: number, qm
 /** In-place Q8(x, block): x ← e4m3(clamp(x/s, ±448))·s per block, s = 2^ceil(log2(max(amax, 1e-4)/448)). */
 export function qatFp8(x: Float32Array, block: number): void {
   checkBlocks('qatFp8', x, block);
+  const { f, bits } = scratch(block);
   for (let o = 0; o < x.length; o += block) {
     const s = blockScale(x, o, block, Q8_FLOOR, E4M3_MAX);
-    for (let i = o; i < o + block; i++) x[i] = E4M3_TO_F32[f32ToE4m3(Math.fround(x[i] / s))] * s;
+    for (let i = 0; i < block; i++) f[i] = x[o + i] / s; // the f32 store rounds x/s as the reference does
+    for (let i = 0; i < block; i++) {
+      // |v| = |x/s| ≤ 448 by the choice of s. Adding M = ±2^(max(e, −6) + 20) (v's sign) leaves
+      // exactly E4M3's 3 mantissa bits (or its subnormal grid 2^−9) in the f32 sum, so one f32
+      // rounding of v + M is round-to-nearest-even onto the E4M3 grid (v + M is exact in double).
+      const v = f[i], m = E4M3_MAGIC[bits[i] >>> 23];
+      x[o + i] = ((Math.fround(v + m) - m) || v * 0) * s; // v·0 keeps the sign of a zero result, as E4M3's −0
+    }
   }
+}
+
+/** E4M3_MAGIC[sign and exponent bits of v] = ±2^(max(e, −6) + 20), for the rounding trick of qatFp8. */
+const E4M3_MAGIC = Float64Array.from({ length: 512 }, (_, se) => (se & 0x100 ? -1 : 1) * 2 ** (Math.max((se & 0xff) - 127, -6) + 20));
+
+let scratchF = new Float32Array(128), scratchBits = new Uint32Array(scratchF.buffer);
+
+/** A reusable f32 block and its bit view (the quantisers encode from bits). */
+function scratch(n: number): { f: Float32Array; bits: Uint32Array } {
+  if (scratchF.length < n) {
+    scratchF = new Float32Array(n);
+    scratchBits = new Uint32Array(scratchF.buffer);
+  }
+  return { f: scratchF, bits: scratchBits };
 }
 
 /** In-place Q4(x, block): x ← e2m1(clamp(x/s, ±6))·s per block, s = 2^ceil(log2(max(amax, 6·2^-126)/6)). */
 export function qatFp4(x: Float32Array, block: number): void {
   checkBlocks('qatFp4', x, block);
+  const { f, bits } = scratch(block);
   for (let o = 0; o < x.length; o += block) {
     const s = blockScale(x, o, block, Q4_FLOOR, E2M1_MAX);
-    for (let i = o; i < o + block; i++) x[i] = E2M1_TO_F32[f32ToE2m1(Math.fround(x[i] / s))] * s;
+    for (let i = 0; i < block; i++) f[i] = x[o + i] / s;
+    for (let i = 0; i < block; i++) x[o + i] = E2M1_TO_F32[f32BitsToE2m1(bits[i])] * s;
   }
 }
 

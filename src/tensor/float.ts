@@ -38,11 +38,33 @@ export function roundHalfEven(v: number): number {
  * finite code; callers saturate or map it to infinity.
  */
 function encodeMagnitude(a: number, man: number, bias: number): number {
+  f32[0] = a;
+  if (f32[0] === a) return encodeMagnitudeBits(u32[0], man, bias);
   const emin = 1 - bias;
   if (a < pow2(emin)) return roundHalfEven(a / pow2(emin - man)); // subnormal grid; may carry into emin
   const e = floorLog2(a);
   const n = roundHalfEven(a / pow2(e - man)); // in [2^man, 2^(man+1)]; the top carries into e+1
   return ((e + bias) << man) + n - (1 << man);
+}
+
+/**
+ * encodeMagnitude for an a that is exactly an f32 with bit pattern `b` (sign clear), by integer
+ * rounding on the bits: the activation quantisers call this for every element, so it avoids
+ * log2/pow entirely.
+ */
+function encodeMagnitudeBits(b: number, man: number, bias: number): number {
+  const exp = b >>> 23;
+  const emin = 1 - bias;
+  const e = exp - 127;
+  const sig = exp === 0 ? b & 0x7fffff : (b & 0x7fffff) | 0x800000; // a = sig · 2^(e' − 23)
+  // Keep `man` bits below the leading one (normal) or the bits above 2^(emin − man) (subnormal).
+  const shift = e >= emin ? 23 - man : 23 - man + emin - (exp === 0 ? -126 : e);
+  if (shift >= 25) return 0; // below half the smallest subnormal (a tie at exactly half goes to 0, even)
+  const q = sig >>> shift;
+  const rem = sig & ((1 << shift) - 1), half = 1 << (shift - 1);
+  const n = rem > half || (rem === half && (q & 1)) ? q + 1 : q;
+  // Normal: drop the implicit one and add the biased exponent; the carry of a round-up is exact.
+  return e >= emin ? ((e + bias) << man) + n - (1 << man) : n;
 }
 
 // ---- IEEE binary16 ------------------------------------------------------------------------------
@@ -123,6 +145,22 @@ export function e4m3ToF32(b: number): number {
 }
 
 export const E4M3_TO_F32: Float32Array = Float32Array.from({ length: 256 }, (_, b) => e4m3ToF32(b));
+
+/** f32ToE4m3 of the f32 with bit pattern `b` (the quantisers' per-element path: integer work only). */
+export function f32BitsToE4m3(b: number): number {
+  const sign = (b >>> 24) & 0x80, a = b & 0x7fffffff;
+  if (a > 0x7f800000) return 0x7f;
+  if (a >= 0x43e00000) return sign | 0x7e; // ≥ 448
+  return sign | encodeMagnitudeBits(a, 3, 7);
+}
+
+/** f32ToE2m1 of the f32 with bit pattern `b`. */
+export function f32BitsToE2m1(b: number): number {
+  const sign = (b >>> 28) & 8, a = b & 0x7fffffff;
+  if (a > 0x7f800000) return 0;
+  if (a >= 0x40c00000) return sign | 7; // ≥ 6
+  return sign | encodeMagnitudeBits(a, 1, 1);
+}
 
 /** Nearest E4M3FN code, ties to even, saturating to ±448 (±inf too); NaN → 0x7F. */
 export function f32ToE4m3(x: number): number {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { actQuantFp8, dequantize, qatFp4, qatFp8, quantize } from '../../src/tensor/dequantize.js';
 import { FP4_E8M0_32, FP8_BLOCK_E8M0, FP8_BLOCK_F32, rowBytes, type WeightFormat } from '../../src/tensor/dtype.js';
-import { E4M3_TO_F32, f32ToE4m3 } from '../../src/tensor/float.js';
+import { E2M1_TO_F32, E4M3_TO_F32, f32ToE2m1, f32ToE4m3 } from '../../src/tensor/float.js';
+import { rng } from '../support/rng.js';
 import { dequantizeRow } from '../../src/tensor/quant-gguf.js';
 import { gaussian, readBytes, readF32, readJson } from './fixtures.js';
 
@@ -172,4 +173,41 @@ test('qatFp8 hand cases: power-of-two scale, nearest-even codes, the 1e-4 floor'
   const y = Float32Array.from([1e-5, 0]);
   qatFp8(y, 2);
   assert.equal(y[0], 40 * 2 ** -22);
+});
+
+test('qatFp8 / qatFp4 equal the element-by-element definition on random blocks with midpoints and tiny values', () => {
+  const rand = rng(5);
+  /** 2^ceil(log2(v)) for an f32 v > 0, by exact comparison. */
+  const ceilPow2 = (v: number) => {
+    let e = Math.ceil(Math.log2(v));
+    if (2 ** (e - 1) >= v) e--;
+    if (2 ** e < v) e++;
+    return 2 ** e;
+  };
+  for (const [block, qmax, floor, table, encode, qat] of [
+    [128, 448, Math.fround(1e-4), E4M3_TO_F32, f32ToE4m3, qatFp8],
+    [32, 6, 6 * 2 ** -126, E2M1_TO_F32, f32ToE2m1, qatFp4],
+  ] as const) {
+    for (let b = 0; b < 400; b++) {
+      const mag = 2 ** (rand() * 40 - 30);
+      const x = gaussian(block, 1000 + b, mag);
+      // Some exact grid midpoints (after the block's scale) and some zeros of both signs.
+      let a = floor;
+      for (const v of x) a = Math.max(a, Math.abs(v));
+      const s = ceilPow2(Math.fround(a / qmax));
+      for (let i = 0; i < 6; i++) {
+        const c = 1 + Math.floor(rand() * (table.length / 2 - 3));
+        x[Math.floor(rand() * block)] = ((table[c] + table[c + 1]) / 2) * s * (rand() < 0.5 ? -1 : 1);
+      }
+      x[0] = -0;
+      x[1] = -mag * 2 ** -40;
+      let a2 = floor;
+      for (const v of x) a2 = Math.max(a2, Math.abs(v));
+      const s2 = ceilPow2(Math.fround(a2 / qmax));
+      const want = x.map((v) => table[encode(Math.fround(v / s2))] * s2);
+      const got = x.slice();
+      qat(got, block);
+      assertSame(got, want, `block ${b} (×${mag})`);
+    }
+  }
 });

@@ -5,6 +5,7 @@ import {
   f32ToBf16, f32ToE2m1, f32ToE4m3, f32ToE5m2, f32ToF16,
 } from '../../src/tensor/float.js';
 import { readJson } from './fixtures.js';
+import { rng } from '../support/rng.js';
 
 const formats = readJson('spec/testdata/formats.json');
 const numerics = readJson('spec/testdata/dsv4_numerics.json');
@@ -48,6 +49,40 @@ test('E4M3FN: encode∘decode is the identity on every code but NaN; rounding is
   for (const [x, want] of cases) assert.equal(f32ToE4m3(x), want, `f32ToE4m3(${x})`);
   const ex = numerics.e4m3_rounding_examples;
   ex.x.forEach((x: number, i: number) => assert.equal(E4M3_TO_F32[f32ToE4m3(x)], ex.y[i], `rounding example ${x}`));
+});
+
+/** Nearest code by search over every finite value; ties to the even code (the format definition). */
+function nearestCode(x: number, table: Float32Array, codes: number[]): number {
+  let best = codes[0];
+  for (const c of codes) {
+    const d = Math.abs(table[c] - x), db = Math.abs(table[best] - x);
+    if (d < db || (d === db && (c & 1) === 0 && (best & 1) === 1)) best = c;
+  }
+  return best;
+}
+
+test('E4M3FN and E2M1 encoders equal a nearest-value search on 200,000 f32 inputs of every magnitude, midpoints ±1 ulp included', () => {
+  const rand = rng(11);
+  const f = new Float32Array(1), u = new Uint32Array(f.buffer);
+  for (const [name, table, max, encode] of [['E4M3', E4M3_TO_F32, 448, f32ToE4m3], ['E2M1', E2M1_TO_F32, 6, f32ToE2m1]] as const) {
+    const pos = [...table.keys()].filter((c) => c < table.length / 2 && Number.isFinite(table[c]) && table[c] <= max);
+    const inputs: number[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      // Random magnitudes from 2^-20 to 2^10, plus midpoints between neighbours and their f32 neighbours.
+      f[0] = 2 ** (rand() * 30 - 20) * (1 + rand());
+      inputs.push(f[0]);
+      const c = pos[Math.floor(rand() * (pos.length - 1))];
+      f[0] = (table[c] + table[c + 1]) / 2;
+      const mid = u[0];
+      for (const d of [-1, 0, 1]) { u[0] = mid + d; inputs.push(f[0]); }
+    }
+    for (const x of inputs) {
+      const want = Math.abs(x) >= max ? pos.at(-1)! : nearestCode(Math.abs(x), table, pos);
+      const sign = table.length / 2;
+      assert.equal(encode(x), want, `${name} ${x}`);
+      assert.equal(encode(-x), want | sign, `${name} ${-x}`);
+    }
+  }
 });
 
 test('E5M2: hand-derived codes, identity on all non-NaN codes, inf on overflow', () => {

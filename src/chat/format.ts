@@ -36,10 +36,11 @@ export function chatFormatFor(model: LanguageModel): ChatFormat {
 function templateFormat(template: ChatTemplate): ChatFormat {
   return {
     kind: template.source === undefined ? 'plain' : 'template',
-    // Qwen3-style templates read enable_thinking; templates that always think ignore it.
+    // Qwen3 templates read enable_thinking, DeepSeek-V3.1's `thinking`; templates that always
+    // think (R1) ignore both.
     render: (messages, opts = {}) => template.render(messages, {
       tools: opts.tools,
-      variables: opts.think === undefined ? undefined : { enable_thinking: opts.think !== 'none' },
+      variables: opts.think === undefined ? undefined : { enable_thinking: opts.think !== 'none', thinking: opts.think !== 'none' },
     }),
     encode: (text) => template.encode(text),
   };

@@ -18,14 +18,15 @@ import { GGUF_LLAMA_ARCHITECTURES, llamaFromGGUF } from './llama-gguf.js';
 import { HF_LLAMA_ARCHITECTURES, llamaFromHF, readJson } from './llama-hf.js';
 import { findLlama2cTokenizer, llamaFromLlama2c } from './llama-llama2c.js';
 import { HF_V4_ARCHITECTURES, loadV4, planV4, v4Description } from './deepseek-v4-load.js';
+import { HF_V3_ARCHITECTURES, loadV3, planV3 } from './deepseek-v3-load.js';
 import type { LanguageModel, LoadOptions, ModelDescription } from './model.js';
 
 export type { LanguageModel, LoadOptions, ModelDescription, Sequence } from './model.js';
 export { LlamaModel } from './llama.js';
 
 export async function loadModel(p: string, opts: LoadOptions = {}): Promise<LanguageModel> {
-  const v4 = deepseekV4Dir(p);
-  if (v4) return loadDeepseekV4(v4.dir, v4.config, opts);
+  const ds = deepseekDir(p);
+  if (ds) return loadDeepseek(ds, opts);
   const src = openSource(p, opts);
   let backend: Backend | undefined = opts.backend;
   try {
@@ -45,11 +46,11 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<Lang
  * config and tensor table alone — no weights are read. `minke info` and the pre-load summary use it.
  */
 export function describeModel(p: string, opts: LoadOptions = {}): ModelDescription {
-  const v4 = deepseekV4Dir(p);
-  if (v4) {
-    const plan = planV4(v4.dir, v4.config, opts);
+  const ds = deepseekDir(p);
+  if (ds) {
+    const plan = ds.v4 ? planV4(ds.dir, ds.config, opts) : planV3(ds.dir, ds.config, opts);
     plan.file.close();
-    return v4Description(plan, opts);
+    return 'expected' in plan ? v4Description(plan, opts) : plan.description;
   }
   const src = openSource(p, opts);
   try {
@@ -59,17 +60,26 @@ export function describeModel(p: string, opts: LoadOptions = {}): ModelDescripti
   }
 }
 
-/** The directory and config of `p` when it is (a file of) a DeepSeek-V4 Hugging Face directory. */
-function deepseekV4Dir(p: string): { dir: string; config: Record<string, unknown> } | undefined {
+interface DeepseekDir {
+  readonly dir: string;
+  readonly config: Record<string, unknown>;
+  readonly v4: boolean;
+}
+
+/** The directory and config of `p` when it is (a file of) a DeepSeek-V3/V4 Hugging Face directory. */
+function deepseekDir(p: string): DeepseekDir | undefined {
   if (!fs.existsSync(p)) return undefined;
   const dir = fs.statSync(p).isDirectory() ? p : (p.endsWith('.safetensors') || p.endsWith('.json')) ? path.dirname(p) : undefined;
   if (!dir || !fs.existsSync(path.join(dir, 'config.json'))) return undefined;
   const config = readJson(dir, 'config.json', true)!;
-  return HF_V4_ARCHITECTURES.includes(config.model_type as string) ? { dir, config } : undefined;
+  const type = config.model_type as string;
+  if (HF_V4_ARCHITECTURES.includes(type)) return { dir, config, v4: true };
+  if (HF_V3_ARCHITECTURES.includes(type)) return { dir, config, v4: false };
+  return undefined;
 }
 
-async function loadDeepseekV4(dir: string, config: Record<string, unknown>, opts: LoadOptions): Promise<LanguageModel> {
-  const plan = planV4(dir, config, opts);
+async function loadDeepseek(ds: DeepseekDir, opts: LoadOptions): Promise<LanguageModel> {
+  const plan = ds.v4 ? planV4(ds.dir, ds.config, opts) : planV3(ds.dir, ds.config, opts);
   let backend: Backend;
   try {
     backend = opts.backend ?? await CpuBackend.create({ threads: opts.threads });
@@ -77,7 +87,8 @@ async function loadDeepseekV4(dir: string, config: Record<string, unknown>, opts
     plan.file.close();
     throw err;
   }
-  return loadV4(dir, plan, backend, opts, opts.backend === undefined);
+  const owns = opts.backend === undefined;
+  return 'expected' in plan ? loadV4(ds.dir, plan, backend, opts, owns) : loadV3(ds.dir, plan, backend, opts, owns);
 }
 
 /** Opens the weights behind `p` and reads its configuration, or says clearly what it is not. */
@@ -120,7 +131,7 @@ function fromHF(dir: string): LlamaSource {
   const config = readJson(dir, 'config.json', true)!;
   const arch = config.model_type;
   if (typeof arch !== 'string') throw new Error(`${path.join(dir, 'config.json')}: model_type is missing`);
-  if (!HF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(path.join(dir, 'config.json'), arch, [...HF_LLAMA_ARCHITECTURES, ...HF_V4_ARCHITECTURES]);
+  if (!HF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(path.join(dir, 'config.json'), arch, [...HF_LLAMA_ARCHITECTURES, ...HF_V3_ARCHITECTURES, ...HF_V4_ARCHITECTURES]);
   const file = openSafetensors(dir);
   try {
     return llamaFromHF(dir, config, file);

@@ -61,12 +61,14 @@ export interface LoadOptions {
    */
   readonly backend?: Backend;
   /**
-   * DeepSeek-V4 numerics (spec §10.3): FP8 rounding of the input of every FP8/FP4 product
-   * (`actQuant`) and the quantisation round trips inside attention (`kvQuant`). Both default on,
-   * the model's trained behaviour.
+   * DeepSeek numerics. `actQuant`: FP8 rounding of the input of every FP8/FP4 product — V4
+   * default on (its trained behaviour, spec §10.3), V3 default off (the reference's default
+   * `gemm_impl = "bf16"`). `kvQuant` (V4): the quantisation round trips inside attention, default on.
    */
   readonly actQuant?: boolean;
   readonly kvQuant?: boolean;
+  /** DeepSeek-V3 attention form: 'absorb' (default, as the reference) or 'naive' (for checks). */
+  readonly mlaForm?: 'absorb' | 'naive';
   /** Called with warnings worth showing the user (e.g. a checkpoint larger than this machine's memory). */
   readonly onWarning?: (message: string) => void;
   /** A separate tokenizer file (llama2.c `tokenizer.bin`); default: looked for beside the model. */

@@ -161,11 +161,15 @@ function checkBlocks(what: string, x: Float32Array, block: number): void {
   }
 }
 
-/** Power-of-two scale of one block: 2^ceil(log2(max(amax, floor)/qmax)), a/qmax taken in f32. */
-function blockScale(x: Float32Array, o: number, block: number, floor: number, qmax: number): number {
+function blockAmax(x: Float32Array, o: number, block: number, floor: number): number {
   let a = floor;
   for (let i = o; i < o + block; i++) a = Math.max(a, Math.abs(x[i]));
-  return 2 ** ceilLog2(Math.fround(a / qmax));
+  return a;
+}
+
+/** Power-of-two scale of one block: 2^ceil(log2(max(amax, floor)/qmax)), a/qmax taken in f32. */
+function blockScale(x: Float32Array, o: number, block: number, floor: number, qmax: number): number {
+  return 2 ** ceilLog2(Math.fround(blockAmax(x, o, block, floor) / qmax));
 }
 
 /** In-place Q8(x, block): x ← e4m3(clamp(x/s, ±448))·s per block, s = 2^ceil(log2(max(amax, 1e-4)/448)). */
@@ -199,6 +203,16 @@ function scratch(n: number): { f: Float32Array; bits: Uint32Array } {
   return { f: scratchF, bits: scratchBits };
 }
 
+/**
+ * DeepSeek-V3's activation round trip with a plain scale (its `act_quant` without `scale_fmt`):
+ * s = max(amax, 1e-4)/448 in f32, x ← e4m3(x/s)·s per block (s is not a power of two, so the
+ * product is rounded to f32).
+ */
+export function qatFp8AmaxScale(x: Float32Array, block: number): void {
+  const { codes, scales } = actQuantFp8(x, block, false);
+  for (let i = 0; i < x.length; i++) x[i] = Math.fround(E4M3_TO_F32[codes[i]] * scales[Math.floor(i / block)]);
+}
+
 /** In-place Q4(x, block): x ← e2m1(clamp(x/s, ±6))·s per block, s = 2^ceil(log2(max(amax, 6·2^-126)/6)). */
 export function qatFp4(x: Float32Array, block: number): void {
   checkBlocks('qatFp4', x, block);
@@ -212,14 +226,15 @@ export function qatFp4(x: Float32Array, block: number): void {
 
 /**
  * The non-in-place Q8 of §10.3 that feeds FP8/FP4 matrix products: E4M3 codes of x/s and the
- * power-of-two scale s of each block (codes·s equals qatFp8's result).
+ * scale s of each block — a power of two (V4, V3.1+ `ue8m0`; codes·s equals qatFp8's result), or
+ * with `pow2` false DeepSeek-V3's plain max(amax, 1e-4)/448.
  */
-export function actQuantFp8(x: Float32Array, block: number): { codes: Uint8Array; scales: Float32Array } {
+export function actQuantFp8(x: Float32Array, block: number, pow2 = true): { codes: Uint8Array; scales: Float32Array } {
   checkBlocks('actQuantFp8', x, block);
   const codes = new Uint8Array(x.length);
   const scales = new Float32Array(x.length / block);
   for (let o = 0, b = 0; o < x.length; o += block, b++) {
-    const s = blockScale(x, o, block, Q8_FLOOR, E4M3_MAX);
+    const s = pow2 ? blockScale(x, o, block, Q8_FLOOR, E4M3_MAX) : Math.fround(blockAmax(x, o, block, Q8_FLOOR) / E4M3_MAX);
     scales[b] = s;
     for (let i = o; i < o + block; i++) codes[i] = f32ToE4m3(Math.fround(x[i] / s));
   }

@@ -1,0 +1,90 @@
+/**
+ * Pieces the DeepSeek architecture files share: linear maps from host activations through the
+ * backend's matrix kernels, row-wise RMSNorm, and top-k selection. The DeepSeek forward passes keep
+ * their per-token state on the host (latent caches, compressor buffers) and send every product with
+ * a stored weight to the backend, so this is where host and backend meet.
+ */
+import { type Backend, numel, type Tensor } from '../kernels/backend.js';
+import { byteSize } from '../tensor/dtype.js';
+
+/** y[r] = w ⊙ x[r] / sqrt(mean(x[r]²) + eps) for every row of width `width`; w null = weightless. */
+export function rmsnormRows(x: Float32Array, width: number, w: Float32Array | null, eps: number, y = x): Float32Array {
+  for (let o = 0; o < x.length; o += width) {
+    let ss = 0;
+    for (let i = o; i < o + width; i++) ss += x[i] * x[i];
+    const inv = 1 / Math.sqrt(ss / width + eps);
+    if (w) for (let i = 0; i < width; i++) y[o + i] = w[i] * (x[o + i] * inv);
+    else for (let i = o; i < o + width; i++) y[i] = x[i] * inv;
+  }
+  return y;
+}
+
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** Indices of the k largest of v[0..n) (ties: lower index first), largest first. */
+export function topIndices(v: ArrayLike<number>, n: number, k: number): number[] {
+  const idx = Array.from({ length: n }, (_, i) => i);
+  idx.sort((a, b) => (v[b] - v[a]) || (a - b));
+  return idx.slice(0, k);
+}
+
+/** Bytes of a weight tensor and its block scales. */
+export function tensorBytes(t: Tensor): number {
+  return (byteSize(t.dtype, numel(t.shape)) ?? 0) + (t.scale ? tensorBytes(t.scale.tensor) : 0);
+}
+
+/** Host ↔ backend linear maps through two reusable activation buffers. */
+export class HostLinear {
+  private xT?: Tensor;
+  private yT?: Tensor;
+  /** Weight bytes the matrix kernels have streamed (benchmarks divide by time for bandwidth). */
+  weightBytes = 0;
+
+  constructor(private readonly be: Backend) {}
+
+  /** x [n, k] → x·Wᵀ [n, rows], after `prepare` (e.g. an activation round trip) on a copy of x. */
+  async run(w: Tensor, x: Float32Array, n: number, prepare?: (x: Float32Array) => void): Promise<Float32Array> {
+    const [rows, k] = w.shape;
+    if (x.length !== n * k) throw new Error(`linear: input of ${x.length} values is not [${n}, ${k}]`);
+    if (prepare) {
+      x = x.slice();
+      prepare(x);
+    }
+    const be = this.be;
+    if (!this.xT || this.xT.shape[0] < n * k) {
+      if (this.xT) be.free(this.xT);
+      this.xT = be.alloc('f32', [Math.max(n * k, 2 * (this.xT?.shape[0] ?? 0))], 'activations');
+    }
+    if (!this.yT || this.yT.shape[0] < n * rows) {
+      if (this.yT) be.free(this.yT);
+      this.yT = be.alloc('f32', [Math.max(n * rows, 2 * (this.yT?.shape[0] ?? 0))], 'activations');
+    }
+    const xv = be.view(this.xT, 0, [n, k]), yv = be.view(this.yT, 0, [n, rows]);
+    be.upload(xv, x);
+    if (n === 1) be.matvec(w, xv, yv);
+    else be.matmul(w, xv, yv);
+    this.weightBytes += tensorBytes(w);
+    return be.download(yv);
+  }
+
+  free(): void {
+    if (this.xT) this.be.free(this.xT);
+    if (this.yT) this.be.free(this.yT);
+    this.xT = this.yT = undefined;
+  }
+}
+
+/**
+ * Runs `expert(e, slots)` once per expert over the tokens routed to it: `chosen` holds K expert
+ * ids per token, `slots` are indices into `chosen` (token = slot div K). One matrix pass per
+ * expert serves all its tokens.
+ */
+export async function forEachExpert(chosen: Int32Array, expert: (e: number, slots: number[]) => Promise<void>): Promise<void> {
+  const byExpert = new Map<number, number[]>();
+  for (let i = 0; i < chosen.length; i++) {
+    const list = byExpert.get(chosen[i]);
+    if (list) list.push(i);
+    else byExpert.set(chosen[i], [i]);
+  }
+  for (const [e, slots] of [...byExpert].sort((a, b) => a[0] - b[0])) await expert(e, slots);
+}

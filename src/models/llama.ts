@@ -23,7 +23,7 @@ import { byteSize, type DType } from '../tensor/dtype.js';
 import { dequantizeRow } from '../tensor/quant-gguf.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
-import type { LanguageModel, LoadOptions, ModelDescription, Sequence } from './model.js';
+import type { BatchItem, LanguageModel, LoadOptions, ModelDescription, Sequence } from './model.js';
 
 export interface LlamaConfig {
   /** 'llama', 'mistral', 'qwen2', 'qwen3'. */
@@ -279,6 +279,7 @@ export function describeLlama(src: LlamaSource, opts: LoadOptions): ModelDescrip
 
 export class LlamaModel implements LanguageModel {
   readonly description: ModelDescription;
+  private batch?: { act: Activations; logits: Tensor; positions: Int32Array };
   /** Context newSequence() gives by default. */
   readonly defaultContext: number;
   readonly kvType: 'f32' | 'f16';
@@ -314,9 +315,61 @@ export class LlamaModel implements LanguageModel {
     return s;
   }
 
+  /**
+   * The last-token logits of each item, every item's tokens appended to its sequence: the items'
+   * rows run through the layers together (one pass over the weights per chunk of PREFILL_BATCH rows).
+   */
+  async forwardBatch(items: readonly BatchItem[]): Promise<Float32Array[]> {
+    if (this.closed) throw new Error('the model is closed');
+    const seqs = items.map((it) => {
+      if (!(it.seq instanceof LlamaSequence) || !this.sequences.has(it.seq)) throw new Error('forwardBatch: a sequence of another model');
+      it.seq.check(it.tokens);
+      return it.seq;
+    });
+    if (new Set(seqs).size !== seqs.length) throw new Error('forwardBatch: a sequence appears twice');
+    const be = this.backend, dim = this.config.dim, vocab = this.description.vocabSize;
+    this.batch ??= {
+      act: new Activations(be, this.config, PREFILL_BATCH),
+      logits: be.alloc('f32', [PREFILL_BATCH, vocab], 'batch logits'),
+      positions: new Int32Array(PREFILL_BATCH),
+    };
+    const { act, logits, positions } = this.batch;
+    const out: Float32Array[] = new Array(items.length);
+    let item = 0, done = 0; // tokens of items[item] already run
+    while (item < items.length) {
+      const parts: Part[] = [], last: [number, number][] = []; // [item, row of its last token]
+      let rows = 0;
+      while (rows < PREFILL_BATCH && item < items.length) {
+        const toks = items[item].tokens, take = Math.min(toks.length - done, PREFILL_BATCH - rows);
+        parts.push({ seq: seqs[item], ids: toks.slice(done, done + take), row: rows });
+        rows += take;
+        done += take;
+        if (done === toks.length) {
+          last.push([item, rows - 1]);
+          item++;
+          done = 0;
+        }
+      }
+      const a = act.first(rows);
+      runLayers(this, a, parts, positions);
+      if (last.length === 0) continue;
+      last.forEach(([, row], k) => be.rmsnorm(be.view(a.x, row * dim, [1, dim]), this.weights.outputNorm, be.view(act.h, k * dim, [1, dim]), this.config.eps));
+      const y = be.view(logits, 0, [last.length, vocab]);
+      if (last.length === 1) be.matvec(this.weights.output, be.view(act.h, 0, [1, dim]), y);
+      else be.matmul(this.weights.output, be.view(act.h, 0, [last.length, dim]), y);
+      const all = await be.download(y);
+      last.forEach(([i], k) => { out[i] = all.slice(k * vocab, (k + 1) * vocab); });
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.batch) {
+      this.batch.act.free();
+      this.backend.free(this.batch.logits);
+    }
     for (const s of [...this.sequences]) s.free();
     this.loader.freeAll();
     if (this.ownsBackend) await this.backend.close();
@@ -366,6 +419,60 @@ class Activations {
   }
 }
 
+/** Some tokens of one sequence, in rows row … row+ids.length−1 of a batch. */
+interface Part {
+  readonly seq: LlamaSequence;
+  readonly ids: readonly number[];
+  readonly row: number;
+}
+
+/**
+ * Runs a batch of rows through every layer: every product with a weight is one matrix pass for
+ * all rows, attention runs per part over its own sequence's cache. Each part's tokens are appended
+ * to its sequence.
+ */
+function runLayers(model: LlamaModel, a: Activations, parts: readonly Part[], positions: Int32Array): void {
+  const { backend: be, config: c, weights: w } = model;
+  const m = a.rows;
+  const pos = positions.subarray(0, m);
+  const ids: number[] = [];
+  for (const p of parts) {
+    for (let t = 0; t < p.ids.length; t++) pos[p.row + t] = p.seq.length + t;
+    ids.push(...p.ids);
+  }
+  if (ids.length !== m) throw new Error(`runLayers: ${ids.length} tokens for ${m} rows`);
+  const project = m === 1 ? be.matvec.bind(be) : be.matmul.bind(be);
+
+  be.embedding(w.embedding, ids, a.x);
+  for (let l = 0; l < c.layers; l++) {
+    const L = w.layers[l], opt = L.opt;
+    // attention block
+    be.rmsnorm(a.x, L.attnNorm, a.h, c.eps);
+    project(L.q, a.h, a.q);
+    project(L.k, a.h, a.k);
+    project(L.v, a.h, a.v);
+    if (opt.qBias) be.add(a.q, opt.qBias, a.q);
+    if (opt.kBias) be.add(a.k, opt.kBias, a.k);
+    if (opt.vBias) be.add(a.v, opt.vBias, a.v);
+    if (opt.qNorm) be.rmsnorm(a.qHeads, opt.qNorm, a.qHeads, c.eps);
+    if (opt.kNorm) be.rmsnorm(a.kHeads, opt.kNorm, a.kHeads, c.eps);
+    be.rope(a.q, c.ropeFreqs, pos, { heads: c.heads, headDim: c.headDim, layout: c.ropeLayout });
+    be.rope(a.k, c.ropeFreqs, pos, { heads: c.kvHeads, headDim: c.headDim, layout: c.ropeLayout });
+    for (const p of parts) p.seq.attendLayer(a, l, p.row, p.ids.length);
+    project(L.o, a.att, a.h);
+    if (opt.oBias) be.add(a.h, opt.oBias, a.h);
+    be.add(a.x, a.h, a.x);
+    // feed-forward block
+    be.rmsnorm(a.x, L.ffnNorm, a.h, c.eps);
+    project(L.gate, a.h, a.gate);
+    project(L.up, a.h, a.up);
+    be.swiglu(a.gate, a.up, a.gate);
+    project(L.down, a.gate, a.h);
+    be.add(a.x, a.h, a.x);
+  }
+  for (const p of parts) p.seq.length += p.ids.length;
+}
+
 class LlamaSequence implements Sequence {
   length = 0;
   readonly capacity: number;
@@ -404,16 +511,8 @@ class LlamaSequence implements Sequence {
   private get vocab(): number { return this.w.output.shape[0]; }
 
   async forward(tokens: readonly number[], opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
-    if (this.freed) throw new Error('forward: this sequence has been freed');
-    const n = tokens.length;
-    if (n === 0) throw new Error('forward: no tokens');
-    if (this.length + n > this.capacity) {
-      throw new Error(`context full: ${this.length} tokens + ${n} new is more than this sequence's capacity of ${this.capacity}`);
-    }
-    const vocab = this.vocab;
-    for (const t of tokens) {
-      if (!(Number.isInteger(t) && t >= 0 && t < this.w.embedding.shape[0])) throw new Error(`forward: token id ${t} is outside the vocabulary (0 … ${this.w.embedding.shape[0] - 1})`);
-    }
+    this.check(tokens);
+    const n = tokens.length, vocab = this.vocab;
     const all = opts.allLogits ? new Float32Array(n * vocab) : undefined;
     let last: Float32Array | undefined;
     for (let i = 0; i < n; i += this.act.rows) {
@@ -428,45 +527,18 @@ class LlamaSequence implements Sequence {
 
   /** Runs m tokens through every layer, appending their keys and values at positions length … length+m−1. */
   private layers(a: Activations, ids: readonly number[]): void {
-    const { be, c, w } = this;
-    const m = ids.length, start = this.length;
-    const kvDim = c.kvHeads * c.headDim;
-    const pos = this.positions.subarray(0, m);
-    for (let t = 0; t < m; t++) pos[t] = start + t;
-    const project = m === 1 ? be.matvec.bind(be) : be.matmul.bind(be);
-    const scale = 1 / Math.sqrt(c.headDim);
+    runLayers(this.model, a, [{ seq: this, ids, row: 0 }], this.positions);
+  }
 
-    be.embedding(w.embedding, ids, a.x);
-    for (let l = 0; l < c.layers; l++) {
-      const L = w.layers[l], opt = L.opt;
-      // attention block
-      be.rmsnorm(a.x, L.attnNorm, a.h, c.eps);
-      project(L.q, a.h, a.q);
-      project(L.k, a.h, a.k);
-      project(L.v, a.h, a.v);
-      if (opt.qBias) be.add(a.q, opt.qBias, a.q);
-      if (opt.kBias) be.add(a.k, opt.kBias, a.k);
-      if (opt.vBias) be.add(a.v, opt.vBias, a.v);
-      if (opt.qNorm) be.rmsnorm(a.qHeads, opt.qNorm, a.qHeads, c.eps);
-      if (opt.kNorm) be.rmsnorm(a.kHeads, opt.kNorm, a.kHeads, c.eps);
-      be.rope(a.q, c.ropeFreqs, pos, { heads: c.heads, headDim: c.headDim, layout: c.ropeLayout });
-      be.rope(a.k, c.ropeFreqs, pos, { heads: c.kvHeads, headDim: c.headDim, layout: c.ropeLayout });
-      be.copy(a.k, be.view(this.kCache[l], start * kvDim, [m, kvDim]));
-      be.copy(a.v, be.view(this.vCache[l], start * kvDim, [m, kvDim]));
-      be.attention(a.q, this.kCache[l], this.vCache[l], a.att,
-        { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, start, scale, window: c.windows[l] });
-      project(L.o, a.att, a.h);
-      if (opt.oBias) be.add(a.h, opt.oBias, a.h);
-      be.add(a.x, a.h, a.x);
-      // feed-forward block
-      be.rmsnorm(a.x, L.ffnNorm, a.h, c.eps);
-      project(L.gate, a.h, a.gate);
-      project(L.up, a.h, a.up);
-      be.swiglu(a.gate, a.up, a.gate);
-      project(L.down, a.gate, a.h);
-      be.add(a.x, a.h, a.x);
-    }
-    this.length += m;
+  /** Appends this part's keys and values for layer l (rows of `a` from `row`) and attends over the cache. */
+  attendLayer(a: Activations, l: number, row: number, m: number): void {
+    const { be, c } = this;
+    const kvDim = c.kvHeads * c.headDim, qDim = c.heads * c.headDim, start = this.length;
+    const rows = (t: Tensor, width: number) => (row === 0 && m === a.rows ? t : be.view(t, row * width, [m, width]));
+    be.copy(rows(a.k, kvDim), be.view(this.kCache[l], start * kvDim, [m, kvDim]));
+    be.copy(rows(a.v, kvDim), be.view(this.vCache[l], start * kvDim, [m, kvDim]));
+    be.attention(rows(a.q, qDim), this.kCache[l], this.vCache[l], rows(a.att, qDim),
+      { heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, start, scale: 1 / Math.sqrt(c.headDim), window: c.windows[l] });
   }
 
   /** Logits of the last of the m tokens in `a`, or of all of them. */
@@ -489,6 +561,19 @@ class LlamaSequence implements Sequence {
   truncate(n: number): void {
     if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`truncate: ${n} is not from 0 to the sequence's length ${this.length}`);
     this.length = n;
+  }
+
+  /** Validates tokens appended to this sequence (forward and forwardBatch). */
+  check(tokens: readonly number[]): void {
+    if (this.freed) throw new Error('forward: this sequence has been freed');
+    const n = tokens.length;
+    if (n === 0) throw new Error('forward: no tokens');
+    if (this.length + n > this.capacity) {
+      throw new Error(`context full: ${this.length} tokens + ${n} new is more than this sequence's capacity of ${this.capacity}`);
+    }
+    for (const t of tokens) {
+      if (!(Number.isInteger(t) && t >= 0 && t < this.w.embedding.shape[0])) throw new Error(`forward: token id ${t} is outside the vocabulary (0 … ${this.w.embedding.shape[0] - 1})`);
+    }
   }
 
   free(): void {

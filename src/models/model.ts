@@ -37,12 +37,24 @@ export interface Sequence {
   free(): void;
 }
 
+/** Tokens to append to one sequence in a batched forward. */
+export interface BatchItem {
+  readonly seq: Sequence;
+  readonly tokens: readonly number[];
+}
+
 export interface LanguageModel {
   readonly description: ModelDescription;
   readonly tokenizer: Tokenizer;
   readonly backend: Backend;
   /** A new empty sequence; `contextLength` defaults to the model's (capped by options at load). */
   newSequence(opts?: { contextLength?: number }): Sequence;
+  /**
+   * Appends each item's tokens to its sequence in one batched pass (one pass over the weights for
+   * all rows) and returns each item's last-token logits. Models without it are run item by item
+   * (engine/batch.ts).
+   */
+  forwardBatch?(items: readonly BatchItem[]): Promise<Float32Array[]>;
   close(): Promise<void>;
 }
 

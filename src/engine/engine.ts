@@ -1,0 +1,404 @@
+/**
+ * The serving engine: many requests over one loaded model, with continuous batching.
+ *
+ * Every step runs one batched forward (model.forwardBatch: one pass over the weights for all rows)
+ * made of one token for each request that is decoding, plus a chunk of prompt for requests that are
+ * still prefilling — so a long prompt never stalls the streams already running. Requests join
+ * between steps as soon as a slot and enough state memory are free, and leave the moment they
+ * finish or are cancelled (their state is freed at once). Requests that cannot start wait in a
+ * bounded queue; past it, or when one request alone could never fit, submit() refuses with a reason.
+ *
+ * A prefix cache (prefix-cache.ts), when given, restores the state of the longest cached prompt
+ * prefix instead of recomputing it, and records prompt prefixes as they are computed.
+ */
+import type { BatchItem, LanguageModel, Sequence } from '../models/model.js';
+import { Sampler, type SamplingOptions } from './sampler.js';
+import { StopMatcher } from './stop.js';
+import type { FinishReason } from './generate.js';
+import type { StreamDecoder } from '../tokenizer/index.js';
+
+/** Restricts the tokens that may come next (constrained decoding); immutable states. */
+export interface TokenConstraint {
+  /** Sets the logits of tokens that may not come next to −Infinity. */
+  maskLogits(logits: Float32Array): void;
+  /** The state after `token`. */
+  accept(token: number): TokenConstraint;
+  /** The output is complete: generation ends here (the constraint allows nothing more). */
+  readonly done: boolean;
+}
+
+export interface EngineRequest {
+  readonly prompt: readonly number[];
+  readonly sampling?: SamplingOptions;
+  /** Most tokens to generate (default: until the context is full). */
+  readonly maxTokens?: number;
+  readonly stop?: readonly string[];
+  readonly signal?: AbortSignal;
+  /** Report each token's log-probability, with this many best alternatives (0 = none). */
+  readonly logprobs?: boolean;
+  readonly topLogprobs?: number;
+  /** Render control tokens as nothing (default true). */
+  readonly skipSpecial?: boolean;
+  readonly constraint?: TokenConstraint;
+  /** Context of this request's sequence (default: the engine's). */
+  readonly contextLength?: number;
+}
+
+export interface TokenLogprob {
+  readonly token: number;
+  readonly logprob: number;
+}
+
+export interface TokenEvent {
+  /** The sampled token; −1 for the held-back text released when the request ends. */
+  readonly token: number;
+  /** Text that became final with this token (may be empty: part of a character or a stop string). */
+  readonly text: string;
+  readonly logprob?: number;
+  readonly top?: readonly TokenLogprob[];
+}
+
+export interface EngineResult {
+  readonly tokens: number[];
+  readonly text: string;
+  readonly finishReason: FinishReason;
+  readonly promptTokens: number;
+  /** Prompt tokens restored from the prefix cache instead of computed. */
+  readonly cachedTokens: number;
+  /** Seconds from submit to the first token, and from there to the end. */
+  readonly firstTokenSeconds: number;
+  readonly decodeSeconds: number;
+}
+
+export interface EngineOptions {
+  /** Requests running at once (default 16). */
+  readonly maxSequences?: number;
+  /** Requests waiting to start before submit() refuses (default 64). */
+  readonly maxQueue?: number;
+  /** Bytes of inference state all running sequences may hold together (default 4 GiB). */
+  readonly maxStateBytes?: number;
+  /** Prompt tokens computed per step, over all prefilling requests (default 256). */
+  readonly prefillChunk?: number;
+  /** Context of each sequence (default the model's default). */
+  readonly contextLength?: number;
+  readonly prefixCache?: PrefixStore;
+}
+
+/** What the engine needs from a prefix cache (prefix-cache.ts implements it). */
+export interface PrefixStore {
+  /** The longest stored prefix of `prompt` shorter than it (at least one token is left to compute), restored into `seq`. */
+  restore(prompt: readonly number[], seq: Sequence): Promise<number>;
+  /** The length up to which `prompt` should be stored, or 0. */
+  storeLength(prompt: readonly number[]): number;
+  /** Saves `seq`, which holds exactly `prompt[0:length]`. */
+  store(prompt: readonly number[], length: number, seq: Sequence): Promise<void>;
+}
+
+/** A refused request: the queue is full or the request can never fit. */
+export class EngineBusyError extends Error {
+  constructor(message: string, readonly retryable: boolean) {
+    super(message);
+    this.name = 'EngineBusyError';
+  }
+}
+
+/** A running or waiting request: its events as an async iterable, its result as a promise. */
+export class RequestHandle implements AsyncIterable<TokenEvent> {
+  readonly result: Promise<EngineResult>;
+  private readonly events: TokenEvent[] = [];
+  private wake?: () => void;
+  private ended = false;
+  private settle!: { resolve: (r: EngineResult) => void; reject: (e: unknown) => void };
+
+  constructor() {
+    this.result = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
+    this.result.catch(() => undefined); // a consumer of the stream alone sees the error there
+  }
+
+  push(e: TokenEvent): void {
+    this.events.push(e);
+    this.wake?.();
+  }
+
+  end(result: EngineResult | Error): void {
+    this.ended = true;
+    if (result instanceof Error) this.settle.reject(result);
+    else this.settle.resolve(result);
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<TokenEvent> {
+    for (;;) {
+      while (this.events.length) yield this.events.shift()!;
+      if (this.ended) {
+        await this.result; // rethrows the request's error
+        return;
+      }
+      await new Promise<void>((r) => { this.wake = r; });
+      this.wake = undefined;
+    }
+  }
+}
+
+class Job {
+  seq?: Sequence;
+  /** Prompt tokens in the sequence (restored or computed). */
+  pos = 0;
+  cachedTokens = 0;
+  /** Token sampled but not yet fed to the model. */
+  pending?: number;
+  readonly tokens: number[] = [];
+  readonly history: number[];
+  text = '';
+  constraint?: TokenConstraint;
+  firstTokenAt = 0;
+  readonly submittedAt = performance.now();
+  readonly sampler: Sampler;
+  readonly stops: StopMatcher;
+  readonly decoder: StreamDecoder;
+  readonly maxTokens: number;
+  readonly capacity: number;
+  stateBytes = 0;
+
+  constructor(readonly req: EngineRequest, readonly handle: RequestHandle, engine: Engine) {
+    this.sampler = new Sampler(req.sampling);
+    this.stops = new StopMatcher(req.stop ?? []);
+    this.decoder = engine.model.tokenizer.decoder({ skipSpecial: req.skipSpecial ?? true });
+    this.history = [...req.prompt];
+    this.constraint = req.constraint;
+    this.maxTokens = req.maxTokens ?? Infinity;
+    const ctx = req.contextLength ?? engine.contextLength;
+    this.capacity = Math.min(ctx, req.prompt.length + (Number.isFinite(this.maxTokens) ? this.maxTokens : ctx));
+  }
+
+  get prefilling(): boolean { return this.pos < this.req.prompt.length; }
+}
+
+export class Engine {
+  readonly contextLength: number;
+  private readonly maxSequences: number;
+  private readonly maxQueue: number;
+  private readonly maxStateBytes: number;
+  private readonly prefillChunk: number;
+  private readonly waiting: Job[] = [];
+  private readonly running: Job[] = [];
+  private usedStateBytes = 0;
+  private loop?: Promise<void>;
+  private closed = false;
+  /** Steps run and tokens computed, for metrics. */
+  readonly stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0 };
+
+  constructor(readonly model: LanguageModel, private readonly opts: EngineOptions = {}) {
+    this.maxSequences = opts.maxSequences ?? 16;
+    this.maxQueue = opts.maxQueue ?? 64;
+    this.maxStateBytes = opts.maxStateBytes ?? 4 * 2 ** 30;
+    this.prefillChunk = opts.prefillChunk ?? 256;
+    this.contextLength = opts.contextLength ?? (model.description.details.defaultContext as number | undefined) ?? model.description.contextLength;
+    for (const [k, v] of Object.entries({ maxSequences: this.maxSequences, maxQueue: this.maxQueue, prefillChunk: this.prefillChunk })) {
+      if (!(Number.isInteger(v) && v >= 1)) throw new Error(`engine: ${k} must be a positive integer, got ${v}`);
+    }
+  }
+
+  /** Requests waiting, and running. */
+  get load(): { waiting: number; running: number; stateBytes: number } {
+    return { waiting: this.waiting.length, running: this.running.length, stateBytes: this.usedStateBytes };
+  }
+
+  submit(req: EngineRequest): RequestHandle {
+    if (this.closed) throw new Error('engine: closed');
+    if (req.prompt.length === 0) throw new Error('engine: the prompt has no tokens');
+    const handle = new RequestHandle();
+    const job = new Job(req, handle, this);
+    if (req.prompt.length >= job.capacity && !(job.maxTokens === 0)) {
+      throw new EngineBusyError(`the prompt is ${req.prompt.length} tokens but the context holds ${job.capacity}`, false);
+    }
+    job.stateBytes = this.model.description.stateBytesPerToken * job.capacity;
+    if (job.stateBytes > this.maxStateBytes) {
+      throw new EngineBusyError(`this request needs ${job.stateBytes} bytes of state, more than the engine's budget of ${this.maxStateBytes}`, false);
+    }
+    if (this.waiting.length >= this.maxQueue) throw new EngineBusyError(`too many requests waiting (${this.waiting.length})`, true);
+    this.waiting.push(job);
+    req.signal?.addEventListener('abort', () => this.kick(), { once: true });
+    this.kick();
+    return handle;
+  }
+
+  /** Finishes the running requests' current step, cancels everything, and stops. */
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const j of [...this.waiting, ...this.running]) this.finish(j, 'aborted');
+    await this.loop;
+  }
+
+  private kick(): void {
+    this.loop ??= this.run().finally(() => { this.loop = undefined; if (this.waiting.length || this.running.length) this.kick(); });
+  }
+
+  private async run(): Promise<void> {
+    while (this.waiting.length || this.running.length) {
+      await this.admit();
+      for (const j of [...this.running, ...this.waiting]) if (j.req.signal?.aborted) this.finish(j, 'aborted');
+      if (!this.running.length) {
+        if (this.waiting.length) throw new Error('engine: a waiting request can never be admitted'); // guarded by submit()
+        break;
+      }
+      await this.step();
+      // Let I/O (new requests, cancellations, HTTP writes) in between steps.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+  }
+
+  /** Starts waiting requests while slots and state memory allow, restoring cached prefixes. */
+  private async admit(): Promise<void> {
+    while (this.waiting.length && this.running.length < this.maxSequences) {
+      const job = this.waiting[0];
+      if (job.req.signal?.aborted) { this.waiting.shift(); this.finish(job, 'aborted'); continue; }
+      if (this.usedStateBytes + job.stateBytes > this.maxStateBytes) break;
+      this.waiting.shift();
+      try {
+        job.seq = this.model.newSequence({ contextLength: job.capacity });
+        this.usedStateBytes += job.stateBytes;
+        this.running.push(job);
+        if (job.req.maxTokens === 0) { this.finish(job, 'length'); continue; }
+        const cache = this.opts.prefixCache;
+        if (cache) job.pos = job.cachedTokens = await cache.restore(job.req.prompt, job.seq);
+      } catch (err) {
+        this.fail(job, err);
+      }
+    }
+  }
+
+  private async step(): Promise<void> {
+    const items: BatchItem[] = [], jobs: Job[] = [];
+    for (const j of this.running) {
+      if (!j.prefilling && j.pending !== undefined) {
+        items.push({ seq: j.seq!, tokens: [j.pending] });
+        jobs.push(j);
+      }
+    }
+    let budget = this.prefillChunk;
+    for (const j of this.running) {
+      if (!j.prefilling || budget === 0) continue;
+      const prompt = j.req.prompt;
+      // Stop a chunk where the prefix cache wants a snapshot, so the state there can be saved.
+      const snap = this.opts.prefixCache?.storeLength(prompt) ?? 0;
+      const end = Math.min(prompt.length, j.pos + budget, j.pos < snap ? snap : Infinity);
+      items.push({ seq: j.seq!, tokens: prompt.slice(j.pos, end) });
+      jobs.push(j);
+      budget -= end - j.pos;
+    }
+    if (!items.length) return;
+    let logits: Float32Array[];
+    try {
+      logits = await forwardBatch(this.model, items);
+    } catch (err) {
+      for (const j of jobs) this.fail(j, err);
+      return;
+    }
+    this.stats.steps++;
+    for (let i = 0; i < jobs.length; i++) {
+      const j = jobs[i];
+      if (!this.running.includes(j)) continue; // cancelled meanwhile
+      if (j.prefilling) {
+        j.pos += items[i].tokens.length;
+        this.stats.promptTokens += items[i].tokens.length;
+        const cache = this.opts.prefixCache;
+        if (cache && j.pos === cache.storeLength(j.req.prompt)) {
+          try { await cache.store(j.req.prompt, j.pos, j.seq!); } catch { /* a cache that cannot write never fails a request */ }
+        }
+        if (j.prefilling) continue;
+      }
+      this.sampleNext(j, logits[i]);
+    }
+  }
+
+  /** Samples the next token of `j` from `logits`, emits it, and decides whether `j` goes on. */
+  private sampleNext(j: Job, logits: Float32Array): void {
+    const tok = this.model.tokenizer;
+    j.constraint?.maskLogits(logits);
+    const lp = j.req.logprobs ? logSoftmax(logits) : undefined;
+    const id = j.sampler.sample(logits, j.history);
+    j.firstTokenAt ||= performance.now();
+    if (tok.eog.has(id) && !(j.constraint && !j.constraint.done)) return this.finish(j, 'eog');
+    j.tokens.push(id);
+    j.history.push(id);
+    this.stats.generatedTokens++;
+    j.constraint = j.constraint?.accept(id);
+    const out = j.stops.push(j.decoder.push(id));
+    j.text += out.text;
+    j.handle.push({
+      token: id, text: out.text,
+      ...(lp ? { logprob: lp[id], top: topLogprobs(lp, j.req.topLogprobs ?? 0) } : {}),
+    });
+    if (out.stopped) return this.finish(j, 'stop');
+    if (j.constraint?.done) return this.finish(j, 'eog');
+    if (j.tokens.length >= j.maxTokens) return this.finish(j, 'length');
+    if (j.seq!.length + 1 > j.seq!.capacity) return this.finish(j, 'context');
+    j.pending = id;
+  }
+
+  private finish(j: Job, reason: FinishReason): void {
+    if (reason !== 'stop') {
+      const rest = j.stops.push(j.decoder.flush()).text + j.stops.flush();
+      if (rest) {
+        j.text += rest;
+        j.handle.push({ token: -1, text: rest });
+      }
+    }
+    this.release(j);
+    const now = performance.now();
+    this.stats.cachedTokens += j.cachedTokens;
+    j.handle.end({
+      tokens: j.tokens, text: j.text, finishReason: reason,
+      promptTokens: j.req.prompt.length, cachedTokens: j.cachedTokens,
+      firstTokenSeconds: j.firstTokenAt ? (j.firstTokenAt - j.submittedAt) / 1000 : 0,
+      decodeSeconds: j.firstTokenAt ? (now - j.firstTokenAt) / 1000 : 0,
+    });
+  }
+
+  private fail(j: Job, err: unknown): void {
+    this.release(j);
+    j.handle.end(err instanceof Error ? err : new Error(String(err)));
+  }
+
+  private release(j: Job): void {
+    const w = this.waiting.indexOf(j);
+    if (w >= 0) this.waiting.splice(w, 1);
+    const r = this.running.indexOf(j);
+    if (r >= 0) {
+      this.running.splice(r, 1);
+      this.usedStateBytes -= j.stateBytes;
+    }
+    j.seq?.free();
+    j.seq = undefined;
+  }
+}
+
+/** model.forwardBatch, or each item on its own for models without it. */
+export async function forwardBatch(model: LanguageModel, items: readonly BatchItem[]): Promise<Float32Array[]> {
+  if (model.forwardBatch) return model.forwardBatch(items);
+  const out: Float32Array[] = [];
+  for (const it of items) out.push(await it.seq.forward(it.tokens));
+  return out;
+}
+
+function logSoftmax(logits: Float32Array): Float32Array {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const lse = max + Math.log(sum);
+  return logits.map((v) => v - lse);
+}
+
+function topLogprobs(lp: Float32Array, k: number): TokenLogprob[] {
+  if (k <= 0) return [];
+  const best: number[] = [];
+  for (let i = 0; i < lp.length; i++) {
+    if (best.length === k && lp[i] <= lp[best[k - 1]]) continue;
+    let p = best.length < k ? best.push(i) - 1 : k - 1;
+    while (p > 0 && lp[best[p - 1]] < lp[i]) { best[p] = best[p - 1]; p--; }
+    best[p] = i;
+  }
+  return best.map((token) => ({ token, logprob: lp[token] }));
+}

@@ -563,6 +563,32 @@ class LlamaSequence implements Sequence {
     this.length = n;
   }
 
+  /** K rows then V rows [0, length) of every layer, in the cache's element type. */
+  async saveState(): Promise<Uint8Array> {
+    const kvDim = this.c.kvHeads * this.c.headDim, row = byteSize(this.model.kvType, kvDim)!;
+    const out = new Uint8Array(2 * this.c.layers * this.length * row);
+    let o = 0;
+    for (const cache of [...this.kCache, ...this.vCache]) {
+      const bytes = await this.be.downloadBytes(this.be.view(cache, 0, [this.length, kvDim]));
+      out.set(bytes, o);
+      o += bytes.length;
+    }
+    return out;
+  }
+
+  loadState(state: Uint8Array, length: number): void {
+    const kvDim = this.c.kvHeads * this.c.headDim, row = byteSize(this.model.kvType, kvDim)!;
+    if (this.length !== 0) throw new Error('loadState: the sequence is not empty');
+    if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
+    if (state.length !== 2 * this.c.layers * length * row) throw new Error(`loadState: ${state.length} bytes are not the state of ${length} tokens of this model`);
+    let o = 0;
+    for (const cache of [...this.kCache, ...this.vCache]) {
+      this.be.upload(this.be.view(cache, 0, [length, kvDim]), state.subarray(o, o + length * row));
+      o += length * row;
+    }
+    this.length = length;
+  }
+
   /** Validates tokens appended to this sequence (forward and forwardBatch). */
   check(tokens: readonly number[]): void {
     if (this.freed) throw new Error('forward: this sequence has been freed');

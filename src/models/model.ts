@@ -33,6 +33,12 @@ export interface Sequence {
   forward(tokens: readonly number[], opts?: { allLogits?: boolean }): Promise<Float32Array>;
   /** Forgets every token from position n on (n ≤ length). */
   truncate(n: number): void;
+  /**
+   * The whole inference state as bytes (the prefix cache stores them); `loadState` on an empty
+   * sequence of the same model, with enough capacity, restores exactly this state and length.
+   */
+  saveState?(): Promise<Uint8Array>;
+  loadState?(state: Uint8Array, length: number): void;
   /** Releases the state's memory. */
   free(): void;
 }

@@ -176,6 +176,34 @@ export class DeepseekV3Sequence implements Sequence {
     this.length = n;
   }
 
+  /** The latent cache rows [0, length) of every layer: c_t then k_pe_t, f32. */
+  async saveState(): Promise<Uint8Array> {
+    const r = this.c.kvLoraRank, R = this.c.ropeDim, n = this.length;
+    const out = new Float32Array(this.w.layers.length * n * (r + R));
+    let o = 0;
+    for (let l = 0; l < this.w.layers.length; l++) {
+      out.set(this.latent[l].subarray(0, n * r), o);
+      out.set(this.kpe[l].subarray(0, n * R), o + n * r);
+      o += n * (r + R);
+    }
+    return new Uint8Array(out.buffer);
+  }
+
+  loadState(state: Uint8Array, length: number): void {
+    const r = this.c.kvLoraRank, R = this.c.ropeDim, L = this.w.layers.length;
+    if (this.length !== 0) throw new Error('loadState: the sequence is not empty');
+    if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
+    if (state.length !== 4 * L * length * (r + R)) throw new Error(`loadState: ${state.length} bytes are not the state of ${length} tokens of this model`);
+    const f = new Float32Array(state.slice().buffer);
+    let o = 0;
+    for (let l = 0; l < L; l++) {
+      this.latent[l].set(f.subarray(o, o + length * r));
+      this.kpe[l].set(f.subarray(o + length * r, o + length * (r + R)));
+      o += length * (r + R);
+    }
+    this.length = length;
+  }
+
   free(): void {
     if (this.freed) return;
     this.freed = true;

@@ -17,6 +17,7 @@ import { sharedPath } from '../models/util.js';
 interface Case { name: string; file: string; prefix: number }
 const CASES: Case[] = [
   { name: 'stories260K (KV cache)', file: 'models/stories260K/stories260K.gguf', prefix: 448 },
+  { name: 'tiny DeepSeek-V3 (MLA latent cache)', file: 'fixtures/deepseek-v3-tiny', prefix: 1024 },
 ];
 
 for (const c of CASES) {

@@ -1,11 +1,18 @@
 /**
- * Loads an official DeepSeek-V3 / R1 / V3.1 Hugging Face directory (config.json + sharded
- * safetensors, FP8 E4M3 weights with f32 `weight_scale_inv` 128×128 tiles) into a DeepseekV3Model.
- * Weights stay FP8 in memory; routed experts are read from disk the first time a token is routed
- * to them. The MTP layer (`model.layers.{n_layers}.*`) is accepted and not loaded.
+ * Loads DeepSeek-V3 / R1 / V3.1 weights into a DeepseekV3Model. The assembly (loadV3) is shared by
+ * every checkpoint layout: a V3TensorSource names, per role, which tensor of the file holds each
+ * weight and in what format, and loadV3 reads them. Two sources exist:
+ *
+ * - the official Hugging Face directory (this file: config.json + sharded safetensors, FP8 E4M3
+ *   weights with f32 `weight_scale_inv` 128×128 tiles, one tensor per expert);
+ * - llama.cpp's `deepseek2` GGUF (deepseek-v3-gguf.ts: experts stacked in 3-D tensors, kv_b whole
+ *   or split into k_b / v_b, any GGUF dtype).
+ *
+ * Weights stay in their stored format; routed experts are read from disk the first time a token is
+ * routed to them. MTP layers are accepted and not loaded.
  */
 import * as path from 'node:path';
-import { type Backend, numel, type Tensor } from '../kernels/backend.js';
+import { type Backend, numel, type Tensor, type WeightSource } from '../kernels/backend.js';
 import { yarnFreqs, ropeFreqs } from '../kernels/rope-freqs.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import { openSafetensors } from '../formats/safetensors.js';
@@ -13,6 +20,7 @@ import { FP8_BLOCK_F32, type WeightFormat } from '../tensor/dtype.js';
 import { dequantize } from '../tensor/dequantize.js';
 import { dequantizeRow } from '../tensor/quant-gguf.js';
 import { deepseekTokenizer } from '../tokenizer/deepseek.js';
+import type { Tokenizer } from '../tokenizer/index.js';
 import { DeepseekV3Model, type MlpWeights, type V3LayerWeights, type V3Weights, v3StateBytesPerToken } from './deepseek-v3.js';
 import { type V3Config, v3ConfigFromHF, v3LayerPrefix, v3Tensors } from './deepseek-v3-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
@@ -20,11 +28,73 @@ import type { LoadOptions, ModelDescription } from './model.js';
 
 export const HF_V3_ARCHITECTURES = ['deepseek_v3', 'deepseek_v32'];
 
+/** A matrix weight [rows, cols] in a file; `byteOffset` picks a slice of the tensor (one expert of a stacked tensor). */
+export interface V3WeightRef {
+  readonly name: string;
+  readonly format: WeightFormat;
+  readonly rows: number;
+  readonly cols: number;
+  readonly scaleName?: string;
+  readonly byteOffset?: number;
+}
+
+export interface V3MlpRefs {
+  readonly gate: V3WeightRef;
+  readonly up: V3WeightRef;
+  readonly down: V3WeightRef;
+}
+
+/**
+ * kv_b whole ([H·(nope+V), r], rows per head: nope key rows then V value rows), or split as
+ * llama.cpp writes it now: k [H·r, nope] (head h's rows are B_k(h)ᵀ) and v [H·V, r].
+ */
+export type V3KvB = { readonly whole: V3WeightRef } | { readonly k: V3WeightRef; readonly v: V3WeightRef };
+
+/** Tensor names (vectors) and weight refs (matrices) of one decoder layer. */
+export interface V3LayerRefs {
+  readonly attnNorm: string;
+  readonly ffnNorm: string;
+  /** Absent when q is one plain projection (qB is then that projection). */
+  readonly qA?: V3WeightRef;
+  readonly qNorm?: string;
+  readonly qB: V3WeightRef;
+  readonly kvA: V3WeightRef;
+  readonly kvNorm: string;
+  readonly kvB: V3KvB;
+  readonly o: V3WeightRef;
+  readonly mlp?: V3MlpRefs;
+  readonly moe?: {
+    readonly gate: V3WeightRef;
+    readonly bias?: string;
+    readonly expert: (e: number) => V3MlpRefs;
+    readonly shared?: V3MlpRefs;
+  };
+}
+
+/** Where each weight of a checkpoint is, by role: all that differs between the HF and GGUF layouts. */
+export interface V3TensorSource {
+  /** The embedding table (any dtype the backend's embedding reads). */
+  readonly embed: string;
+  readonly norm: string;
+  readonly head: V3WeightRef;
+  layer(l: number): V3LayerRefs;
+  /** Bytes read at load (everything but routed experts and MTP layers), for onProgress. */
+  readonly eagerBytes: number;
+}
+
 export interface V3Plan {
   readonly config: V3Config;
+  /** Owned by the plan until loadV3 hands it to the model (close it if the plan is dropped). */
   readonly file: WeightFile;
+  readonly source: V3TensorSource;
   readonly description: ModelDescription;
+  readonly tokenizer: () => Tokenizer;
+  /** FP8 weights: the `actQuant` option (the reference's fp8_gemm) applies. */
+  readonly fp8: boolean;
 }
+
+/** What a tensor of a checkpoint is, for the description's counts. */
+export type V3TensorKind = 'weight' | 'scale' | 'expert' | 'mtp';
 
 /** Opens `dir`, checks its tensors against the config, and describes it. The caller owns `file`. */
 export function planV3(dir: string, json: Record<string, unknown>, opts: LoadOptions = {}): V3Plan {
@@ -32,15 +102,25 @@ export function planV3(dir: string, json: Record<string, unknown>, opts: LoadOpt
   const file = openSafetensors(dir);
   try {
     checkTensors(file, config);
-    return { config, file, description: describeV3(config, file, opts) };
+    return {
+      config, file, fp8: true,
+      source: hfSource(file, config),
+      description: describeV3(config, file, opts, (name) => hfKind(config, name), 'deepseek_v3'),
+      tokenizer: () => deepseekTokenizer('v3', dir),
+    };
   } catch (err) {
     file.close();
     throw err;
   }
 }
 
-const isExpert = (name: string) => name.includes('.mlp.experts.');
 const isMtp = (c: V3Config, name: string) => /^model\.layers\.(\d+)\./.test(name) && Number(/^model\.layers\.(\d+)\./.exec(name)![1]) >= c.layers;
+
+function hfKind(c: V3Config, name: string): V3TensorKind {
+  if (isMtp(c, name)) return 'mtp';
+  if (name.endsWith('weight_scale_inv')) return 'scale';
+  return name.includes('.mlp.experts.') ? 'expert' : 'weight';
+}
 
 function checkTensors(file: WeightFile, c: V3Config): void {
   const expected = v3Tensors(c);
@@ -60,23 +140,64 @@ function checkTensors(file: WeightFile, c: V3Config): void {
   }
 }
 
-function describeV3(c: V3Config, file: WeightFile, opts: LoadOptions): ModelDescription {
+/** The official HF layout: `model.layers.L.*`, FP8 projections with `weight_scale_inv`. */
+function hfSource(file: WeightFile, c: V3Config): V3TensorSource {
+  const ref = (p: string): V3WeightRef => {
+    const t = file.tensors.get(`${p}.weight`)!;
+    const scaled = file.tensors.has(`${p}.weight_scale_inv`);
+    return {
+      name: `${p}.weight`, format: scaled ? FP8_BLOCK_F32 : { dtype: t.dtype }, rows: t.shape[0], cols: t.shape[1],
+      scaleName: scaled ? `${p}.weight_scale_inv` : undefined,
+    };
+  };
+  const mlp = (p: string): V3MlpRefs => ({ gate: ref(`${p}.gate_proj`), up: ref(`${p}.up_proj`), down: ref(`${p}.down_proj`) });
+  return {
+    embed: 'model.embed_tokens.weight',
+    norm: 'model.norm.weight',
+    head: ref('lm_head'),
+    eagerBytes: [...file.tensors.values()].filter((t) => !t.name.includes('.mlp.experts.') && !isMtp(c, t.name)).reduce((s, t) => s + t.byteLength, 0),
+    layer: (l) => {
+      const p = v3LayerPrefix(l), a = `${p}.self_attn`;
+      return {
+        attnNorm: `${p}.input_layernorm.weight`,
+        ffnNorm: `${p}.post_attention_layernorm.weight`,
+        ...(c.qLoraRank ? { qA: ref(`${a}.q_a_proj`), qNorm: `${a}.q_a_layernorm.weight`, qB: ref(`${a}.q_b_proj`) } : { qB: ref(`${a}.q_proj`) }),
+        kvA: ref(`${a}.kv_a_proj_with_mqa`),
+        kvNorm: `${a}.kv_a_layernorm.weight`,
+        kvB: { whole: ref(`${a}.kv_b_proj`) },
+        o: ref(`${a}.o_proj`),
+        ...(l < c.denseLayers ? { mlp: mlp(`${p}.mlp`) } : {
+          moe: {
+            gate: ref(`${p}.mlp.gate`),
+            bias: c.selectionBias ? `${p}.mlp.gate.e_score_correction_bias` : undefined,
+            expert: (e: number) => mlp(`${p}.mlp.experts.${e}`),
+            shared: c.sharedExperts ? mlp(`${p}.mlp.shared_experts`) : undefined,
+          },
+        }),
+      };
+    },
+  };
+}
+
+/** Parameters, bytes per format and state per token from the tensor table; `kind` sorts the tensors. */
+export function describeV3(c: V3Config, file: WeightFile, opts: LoadOptions, kind: (name: string) => V3TensorKind, architecture: string): ModelDescription {
   const weightBytes: Record<string, number> = {};
   let parameters = 0, expertParameters = 0;
   for (const t of file.tensors.values()) {
-    if (isMtp(c, t.name)) continue;
-    const fmt = t.name.endsWith('weight_scale_inv') ? 'f32 scales' : t.dtype;
+    const k = kind(t.name);
+    if (k === 'mtp') continue;
+    const fmt = k === 'scale' ? 'f32 scales' : t.dtype;
     weightBytes[fmt] = (weightBytes[fmt] ?? 0) + t.byteLength;
-    if (t.name.endsWith('weight_scale_inv')) continue;
+    if (k === 'scale') continue;
     parameters += numel(t.shape);
-    if (isExpert(t.name)) expertParameters += numel(t.shape);
+    if (k === 'expert') expertParameters += numel(t.shape);
   }
   const defaultContext = Math.min(opts.contextLength ?? DEFAULT_CONTEXT, c.contextLength);
   const perToken = v3StateBytesPerToken(c);
   // What plain multi-head attention would cache per token: keys (nope + rope) and values per head.
   const mhaPerToken = 4 * c.layers * c.heads * (c.nopeDim + c.ropeDim + c.vDim);
   return {
-    architecture: 'deepseek_v3',
+    architecture,
     parameters,
     weightBytes,
     contextLength: c.contextLength,
@@ -105,15 +226,43 @@ function ropeAndScale(c: V3Config): { freqs: Float32Array; softmaxScale: number 
   return { freqs, softmaxScale: base * m * m };
 }
 
-export async function loadV3(dir: string, plan: V3Plan, backend: Backend, opts: LoadOptions, ownsBackend: boolean): Promise<DeepseekV3Model> {
-  const { config: c, file } = plan;
+/** kv_b [H·(nope+V), r] split per head for the absorbed form: B_kᵀ [H·r, nope] and B_v [H·V, r]. */
+export function absorbedFromKvB(B: Float32Array, c: V3Config): { ukT: Float32Array; uv: Float32Array } {
+  const H = c.heads, r = c.kvLoraRank, nope = c.nopeDim, V = c.vDim, kvw = nope + V;
+  if (B.length !== H * kvw * r) throw new Error(`kv_b has ${B.length} values, expected ${H * kvw * r} ([${H * kvw}, ${r}])`);
+  const ukT = new Float32Array(H * r * nope), uv = new Float32Array(H * V * r);
+  for (let h = 0; h < H; h++) {
+    for (let j = 0; j < nope; j++) for (let i = 0; i < r; i++) ukT[(h * r + i) * nope + j] = B[(h * kvw + j) * r + i];
+    uv.set(B.subarray((h * kvw + nope) * r, (h * kvw + kvw) * r), h * V * r);
+  }
+  return { ukT, uv };
+}
+
+/** The inverse of absorbedFromKvB: kv_b [H·(nope+V), r] from B_kᵀ [H·r, nope] and B_v [H·V, r]. */
+export function kvBFromAbsorbed(ukT: Float32Array, uv: Float32Array, c: V3Config): Float32Array {
+  const H = c.heads, r = c.kvLoraRank, nope = c.nopeDim, V = c.vDim, kvw = nope + V;
+  if (ukT.length !== H * r * nope || uv.length !== H * V * r) throw new Error(`k_b / v_b have ${ukT.length} / ${uv.length} values, expected ${H * r * nope} / ${H * V * r}`);
+  const B = new Float32Array(H * kvw * r);
+  for (let h = 0; h < H; h++) {
+    for (let j = 0; j < nope; j++) for (let i = 0; i < r; i++) B[(h * kvw + j) * r + i] = ukT[(h * r + i) * nope + j];
+    B.set(uv.subarray(h * V * r, (h + 1) * V * r), (h * kvw + nope) * r);
+  }
+  return B;
+}
+
+/** Reads every weight the plan's source names into `backend` and returns the model, which owns plan.file. */
+export async function loadV3(plan: V3Plan, backend: Backend, opts: LoadOptions, ownsBackend: boolean): Promise<DeepseekV3Model> {
+  const { config: c, file, source: src } = plan;
+  const attention = opts.mlaForm ?? 'absorb';
   const loaded: Tensor[] = [];
+  const counted = new Set<string>();
   let done = 0;
-  const total = [...file.tensors.values()].filter((t) => !isExpert(t.name) && !isMtp(c, t.name)).reduce((s, t) => s + t.byteLength, 0);
-  const progress = (name: string) => {
-    if (isExpert(name)) return;
+  /** Counts a tensor read at load once (routed experts, read later, never come here). */
+  const progress = (name: string | undefined) => {
+    if (name === undefined || counted.has(name)) return;
+    counted.add(name);
     done += file.tensors.get(name)!.byteLength;
-    opts.onProgress?.(done, total);
+    opts.onProgress?.(done, src.eagerBytes);
   };
   const release = async () => {
     for (const t of loaded) backend.free(t);
@@ -127,79 +276,82 @@ export async function loadV3(dir: string, plan: V3Plan, backend: Backend, opts: 
     progress(name);
     return out;
   };
-  /** A projection in its stored format: FP8 with its tile scales, or a plain float matrix. */
-  const matrix = async (name: string): Promise<Tensor> => {
-    const t = file.tensors.get(`${name}.weight`)!;
-    const scaled = file.tensors.has(`${name}.weight_scale_inv`);
-    const format: WeightFormat = scaled ? FP8_BLOCK_F32 : { dtype: t.dtype };
-    const w = await backend.loadWeight(file, { name: `${name}.weight`, format, shape: [t.shape[0], t.shape[1]], scaleName: scaled ? `${name}.weight_scale_inv` : undefined });
+  /** `byteOffset` bytes into the file's tensors: one expert of a stacked tensor. */
+  const slice = (byteOffset: number): WeightSource => ({ read: (name, dst) => file.readRange(name, byteOffset, dst) });
+  const matrix = async (ref: V3WeightRef, eager = true): Promise<Tensor> => {
+    const w = await backend.loadWeight(ref.byteOffset === undefined ? file : slice(ref.byteOffset), {
+      name: ref.name, format: ref.format, shape: [ref.rows, ref.cols], scaleName: ref.scaleName,
+    });
     loaded.push(w);
-    progress(`${name}.weight`);
-    if (scaled) progress(`${name}.weight_scale_inv`);
+    if (eager) {
+      progress(ref.name);
+      progress(ref.scaleName);
+    }
     return w;
   };
-  const f32Matrix = (rows: number, cols: number, values: Float32Array, what: string): Tensor => {
+  /** A whole-tensor weight decoded to f32. */
+  const values = (ref: V3WeightRef): Float32Array => {
+    const out = dequantize(ref.format, file.read(ref.name), ref.rows, ref.cols, ref.scaleName ? file.read(ref.scaleName) : undefined);
+    progress(ref.name);
+    progress(ref.scaleName);
+    return out;
+  };
+  const f32Matrix = (rows: number, cols: number, data: Float32Array, what: string): Tensor => {
     const t = backend.allocWeight({ dtype: 'f32' }, [rows, cols], what);
-    backend.upload(t, values);
+    backend.upload(t, data);
     loaded.push(t);
     return t;
   };
-  const mlp = async (p: string): Promise<MlpWeights> => ({ w1: await matrix(`${p}.gate_proj`), w2: await matrix(`${p}.down_proj`), w3: await matrix(`${p}.up_proj`) });
+  const mlp = async (m: V3MlpRefs, eager = true): Promise<MlpWeights> => ({ w1: await matrix(m.gate, eager), w2: await matrix(m.down, eager), w3: await matrix(m.up, eager) });
 
-  /** kv_b split per head for the absorbed form: B_kᵀ [H·r, nope] and B_v [H·v, r], dequantised to f32. */
-  const absorbed = (name: string): { ukT: Tensor; uv: Tensor } => {
-    const H = c.heads, r = c.kvLoraRank, nope = c.nopeDim, V = c.vDim, kvw = nope + V;
-    const t = file.tensors.get(`${name}.weight`)!;
-    const B = file.tensors.has(`${name}.weight_scale_inv`)
-      ? dequantize(FP8_BLOCK_F32, file.read(`${name}.weight`), H * kvw, r, file.read(`${name}.weight_scale_inv`))
-      : dequantize({ dtype: t.dtype }, file.read(`${name}.weight`), H * kvw, r);
-    const ukT = new Float32Array(H * r * nope), uv = new Float32Array(H * V * r);
-    for (let h = 0; h < H; h++) {
-      for (let j = 0; j < nope; j++) for (let i = 0; i < r; i++) ukT[(h * r + i) * nope + j] = B[(h * kvw + j) * r + i];
-      uv.set(B.subarray((h * kvw + nope) * r, (h * kvw + kvw) * r), h * V * r);
+  const H = c.heads, r = c.kvLoraRank, nope = c.nopeDim, V = c.vDim;
+  const kvB = async (kv: V3KvB, what: string): Promise<Pick<V3LayerWeights, 'wkvB' | 'ukT' | 'uv'>> => {
+    if ('whole' in kv) {
+      // Splitting kv_b per head transposes B_k, which no block format survives: f32.
+      const { ukT, uv } = absorbedFromKvB(values(kv.whole), c);
+      return { wkvB: await matrix(kv.whole), ukT: f32Matrix(H * r, nope, ukT, `${what} (absorbed k)`), uv: f32Matrix(H * V, r, uv, `${what} (absorbed v)`) };
     }
-    return { ukT: f32Matrix(H * r, nope, ukT, `${name} (absorbed k)`), uv: f32Matrix(H * V, r, uv, `${name} (absorbed v)`) };
+    // Split files hold B_kᵀ and B_v as the absorbed form uses them, in their stored format. Only
+    // the naive form reads kv_b whole: rebuilt in f32 for it alone.
+    const wkvB = attention === 'naive' ? f32Matrix(H * (nope + V), r, kvBFromAbsorbed(values(kv.k), values(kv.v), c), `${what} (kv_b rebuilt)`) : undefined;
+    return { wkvB, ukT: await matrix(kv.k), uv: await matrix(kv.v) };
   };
 
   try {
-    const embedInfo = file.tensors.get('model.embed_tokens.weight')!;
-    const embed = await backend.load(file, 'model.embed_tokens.weight', embedInfo.dtype, embedInfo.shape);
+    const embedInfo = file.tensors.get(src.embed)!;
+    const embed = await backend.load(file, src.embed, embedInfo.dtype, embedInfo.shape);
     loaded.push(embed);
-    progress('model.embed_tokens.weight');
+    progress(src.embed);
     const layers: V3LayerWeights[] = [];
     for (let l = 0; l < c.layers; l++) {
-      const p = v3LayerPrefix(l), a = `${p}.self_attn`;
+      const L = src.layer(l);
       const experts = new Map<number, Promise<MlpWeights>>();
       layers.push({
-        attnNorm: vector(`${p}.input_layernorm.weight`),
-        ffnNorm: vector(`${p}.post_attention_layernorm.weight`),
-        ...(c.qLoraRank
-          ? { wqA: await matrix(`${a}.q_a_proj`), qNorm: vector(`${a}.q_a_layernorm.weight`), wqB: await matrix(`${a}.q_b_proj`) }
-          : { wqB: await matrix(`${a}.q_proj`) }),
-        wkvA: await matrix(`${a}.kv_a_proj_with_mqa`),
-        kvNorm: vector(`${a}.kv_a_layernorm.weight`),
-        wkvB: await matrix(`${a}.kv_b_proj`),
-        ...absorbed(`${a}.kv_b_proj`),
-        wo: await matrix(`${a}.o_proj`),
-        ...(l < c.denseLayers ? { mlp: await mlp(`${p}.mlp`) } : {
+        attnNorm: vector(L.attnNorm),
+        ffnNorm: vector(L.ffnNorm),
+        ...(L.qA ? { wqA: await matrix(L.qA), qNorm: vector(L.qNorm!) } : {}),
+        wqB: await matrix(L.qB),
+        wkvA: await matrix(L.kvA),
+        kvNorm: vector(L.kvNorm),
+        ...await kvB(L.kvB, `layer ${l} kv_b`),
+        wo: await matrix(L.o),
+        ...(L.mlp ? { mlp: await mlp(L.mlp) } : {
           moe: {
-            gate: await matrix(`${p}.mlp.gate`),
-            bias: c.selectionBias ? vector(`${p}.mlp.gate.e_score_correction_bias`) : undefined,
+            gate: await matrix(L.moe!.gate),
+            bias: L.moe!.bias ? vector(L.moe!.bias) : undefined,
             expert: (e: number) => {
               let w = experts.get(e);
-              if (!w) experts.set(e, (w = mlp(`${p}.mlp.experts.${e}`)));
+              if (!w) experts.set(e, (w = mlp(L.moe!.expert(e), false)));
               return w;
             },
-            shared: c.sharedExperts ? await mlp(`${p}.mlp.shared_experts`) : undefined,
+            shared: L.moe!.shared ? await mlp(L.moe!.shared) : undefined,
           },
         }),
       });
     }
-    const weights: V3Weights = {
-      embed, layers, norm: vector('model.norm.weight'), head: await matrix('lm_head'), ...ropeAndScale(c),
-    };
-    const numerics = { fp8Gemm: opts.actQuant ?? false, attention: opts.mlaForm ?? 'absorb' } as const;
-    return new DeepseekV3Model(c, weights, deepseekTokenizer('v3', dir), backend, numerics, plan.description, release, file);
+    const weights: V3Weights = { embed, layers, norm: vector(src.norm), head: await matrix(src.head), ...ropeAndScale(c) };
+    const numerics = { fp8Gemm: plan.fp8 && (opts.actQuant ?? false), attention } as const;
+    return new DeepseekV3Model(c, weights, plan.tokenizer(), backend, numerics, plan.description, release, file);
   } catch (err) {
     await release();
     file.close();

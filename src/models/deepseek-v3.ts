@@ -50,8 +50,8 @@ export interface V3LayerWeights {
   readonly wqB: Tensor;
   readonly wkvA: Tensor;
   readonly kvNorm: Float32Array;
-  /** kv_b as a matrix (naive form) and split per head for the absorbed form. */
-  readonly wkvB: Tensor;
+  /** kv_b as a matrix (naive form only) and split per head for the absorbed form. */
+  readonly wkvB?: Tensor;
   /** [H·r, nope]: head h's rows are B_k(h)ᵀ. */
   readonly ukT: Tensor;
   /** [H·v, r]: head h's rows are B_v(h). */
@@ -313,6 +313,7 @@ export class DeepseekV3Sequence implements Sequence {
   private async naive(L: V3LayerWeights, q: Float32Array, latent: Float32Array, kpe: Float32Array, start: number, n: number): Promise<Float32Array> {
     const c = this.c, H = c.heads, qk = c.nopeDim + c.ropeDim, r = c.kvLoraRank, R = c.ropeDim, nope = c.nopeDim, V = c.vDim;
     const T = start + n, kvw = nope + V;
+    if (!L.wkvB) throw new Error('the naive attention form needs kv_b (load with mlaForm: naive)');
     const kv = await this.lin.run(L.wkvB, latent.subarray(0, T * r), T, this.quant('parallel')); // [T, H·(nope+V)]
     const o = new Float32Array(n * H * V);
     const scores = new Float64Array(T);

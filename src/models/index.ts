@@ -1,7 +1,8 @@
 /**
  * loadModel: any model file or directory minke runs, as a LanguageModel (model.ts).
  *
- * - a `.gguf` file (or a directory holding one): the architecture from `general.architecture`;
+ * - a `.gguf` file (or a directory holding one): the architecture from `general.architecture`
+ *   (`deepseek2` loads as DeepSeek-V3);
  * - a Hugging Face directory (config.json + safetensors + tokenizer.json), or one of its
  *   .safetensors files: the architecture from config.json's `model_type`;
  * - a llama2.c `.bin` checkpoint, with its tokenizer.bin / tok*.bin beside it (or `tokenizerPath`).
@@ -18,7 +19,8 @@ import { GGUF_LLAMA_ARCHITECTURES, llamaFromGGUF } from './llama-gguf.js';
 import { HF_LLAMA_ARCHITECTURES, llamaFromHF, readJson } from './llama-hf.js';
 import { findLlama2cTokenizer, llamaFromLlama2c } from './llama-llama2c.js';
 import { HF_V4_ARCHITECTURES, loadV4, planV4, v4Description } from './deepseek-v4-load.js';
-import { HF_V3_ARCHITECTURES, loadV3, planV3 } from './deepseek-v3-load.js';
+import { HF_V3_ARCHITECTURES, loadV3, planV3, type V3Plan } from './deepseek-v3-load.js';
+import { GGUF_V3_ARCHITECTURES, planV3GGUF } from './deepseek-v3-gguf.js';
 import type { LanguageModel, LoadOptions, ModelDescription } from './model.js';
 
 export type { LanguageModel, LoadOptions, ModelDescription, Sequence } from './model.js';
@@ -28,6 +30,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<Lang
   const ds = deepseekDir(p);
   if (ds) return loadDeepseek(ds, opts);
   const src = openSource(p, opts);
+  if (isV3(src)) return loadV3Plan(src, opts);
   let backend: Backend | undefined = opts.backend;
   try {
     backend ??= await CpuBackend.create({ threads: opts.threads });
@@ -53,6 +56,10 @@ export function describeModel(p: string, opts: LoadOptions = {}): ModelDescripti
     return 'expected' in plan ? v4Description(plan, opts) : plan.description;
   }
   const src = openSource(p, opts);
+  if (isV3(src)) {
+    src.file.close();
+    return src.description;
+  }
   try {
     return describeLlama(src, opts);
   } finally {
@@ -79,7 +86,8 @@ function deepseekDir(p: string): DeepseekDir | undefined {
 }
 
 async function loadDeepseek(ds: DeepseekDir, opts: LoadOptions): Promise<LanguageModel> {
-  const plan = ds.v4 ? planV4(ds.dir, ds.config, opts) : planV3(ds.dir, ds.config, opts);
+  if (!ds.v4) return loadV3Plan(planV3(ds.dir, ds.config, opts), opts);
+  const plan = planV4(ds.dir, ds.config, opts);
   let backend: Backend;
   try {
     backend = opts.backend ?? await CpuBackend.create({ threads: opts.threads });
@@ -87,18 +95,31 @@ async function loadDeepseek(ds: DeepseekDir, opts: LoadOptions): Promise<Languag
     plan.file.close();
     throw err;
   }
-  const owns = opts.backend === undefined;
-  return 'expected' in plan ? loadV4(ds.dir, plan, backend, opts, owns) : loadV3(ds.dir, plan, backend, opts, owns);
+  return loadV4(ds.dir, plan, backend, opts, opts.backend === undefined);
 }
 
+/** A DeepSeek-V3 plan (HF directory or `deepseek2` GGUF) loaded; the model owns the plan's file. */
+async function loadV3Plan(plan: V3Plan, opts: LoadOptions): Promise<LanguageModel> {
+  let backend: Backend;
+  try {
+    backend = opts.backend ?? await CpuBackend.create({ threads: opts.threads });
+  } catch (err) {
+    plan.file.close();
+    throw err;
+  }
+  return loadV3(plan, backend, opts, opts.backend === undefined);
+}
+
+const isV3 = (src: LlamaSource | V3Plan): src is V3Plan => 'source' in src;
+
 /** Opens the weights behind `p` and reads its configuration, or says clearly what it is not. */
-function openSource(p: string, opts: LoadOptions): LlamaSource {
+function openSource(p: string, opts: LoadOptions): LlamaSource | V3Plan {
   if (!fs.existsSync(p)) throw new Error(`${p}: no such file or directory`);
   const dir = fs.statSync(p).isDirectory() ? p : undefined;
   if (dir) {
     if (fs.existsSync(path.join(dir, 'config.json'))) return fromHF(dir);
     const ggufs = fs.readdirSync(dir).filter((f) => f.endsWith('.gguf'));
-    if (ggufs.length === 1) return fromGGUF(path.join(dir, ggufs[0]));
+    if (ggufs.length === 1) return fromGGUF(path.join(dir, ggufs[0]), opts);
     throw new Error(`${dir}: ${ggufs.length ? `several .gguf files (${ggufs.join(', ')}): name one` : 'neither a Hugging Face model (config.json) nor a .gguf inside'}`);
   }
   if (p.endsWith('.safetensors') || p.endsWith('.json')) return fromHF(path.dirname(p));
@@ -111,15 +132,16 @@ function openSource(p: string, opts: LoadOptions): LlamaSource {
       throw err;
     }
   }
-  return fromGGUF(p);
+  return fromGGUF(p, opts);
 }
 
-function fromGGUF(p: string): LlamaSource {
+function fromGGUF(p: string, opts: LoadOptions): LlamaSource | V3Plan {
   const file = openGGUF(p);
   try {
     const arch = file.metadata.get('general.architecture');
     if (typeof arch !== 'string') throw new Error(`${p}: general.architecture is missing`);
-    if (!GGUF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(p, arch, GGUF_LLAMA_ARCHITECTURES);
+    if (GGUF_V3_ARCHITECTURES.includes(arch)) return planV3GGUF(file, opts);
+    if (!GGUF_LLAMA_ARCHITECTURES.includes(arch)) throw unknownArchitecture(p, arch, [...GGUF_LLAMA_ARCHITECTURES, ...GGUF_V3_ARCHITECTURES]);
     return llamaFromGGUF(file);
   } catch (err) {
     file.close();

@@ -32,7 +32,7 @@ describe('load errors', () => {
   it('unknown architecture (GGUF and Hugging Face)', async () => {
     const p = path.join(dir, 'mamba.gguf');
     rewrite(STORIES_GGUF, p, { meta: { 'general.architecture': { type: 'string', value: 'mamba' } } });
-    await assert.rejects(loadModel(p), /mamba\.gguf: unknown architecture 'mamba' \(minke runs llama, qwen2, qwen3\)/);
+    await assert.rejects(loadModel(p), /mamba\.gguf: unknown architecture 'mamba' \(minke runs llama, qwen2, qwen3, deepseek2\)/);
     const hf = path.join(dir, 'bert');
     fs.mkdirSync(hf);
     fs.writeFileSync(path.join(hf, 'config.json'), JSON.stringify({ model_type: 'bert' }));

@@ -2,14 +2,15 @@
  * Benchmarks (not tests): `npm run bench -- NAME [options]` or `minke bench NAME [options]`.
  *   kernels   matrix-vector throughput of every weight format against this machine's read bandwidth
  *   models    prefill and decode of whole models against native llama.cpp and wllama (models.ts)
- *   v4        DeepSeek-V4 decode on a synthetic checkpoint against the memory roofline (v4.ts)
+ *   v3, v4    DeepSeek-V3 / V4 decode on a synthetic checkpoint against the memory roofline
+ *             (v3.ts, v4.ts; decode-roofline.ts)
  */
 import { pathToFileURL } from 'node:url';
 
 const usage = `usage: npm run bench -- kernels [--threads 1,2] [--shapes 4096x4096,...] [--formats f16,q4_0,...]
                                   [--bandwidth-gib 1] [--json FILE] [--quiet-wait SECONDS]
        npm run bench -- models [--configs s110m,l1b] [--types F16,Q8_0,Q4_0] [--threads 1,2] [--reps 3] [...]
-       npm run bench -- v4 [--threads 2] [--gen 64] [--reps 3] [--warmup 256] [--quiet-wait 120] [...]
+       npm run bench -- v3|v4 [--threads 2] [--gen 64] [--reps 3] [--warmup 256] [--quiet-wait 120] [...]
 `;
 
 export async function benchCommand(argv: string[]): Promise<number> {
@@ -19,6 +20,8 @@ export async function benchCommand(argv: string[]): Promise<number> {
       return (await import('./kernels.js')).benchKernels(rest);
     case 'models':
       return (await import('./models.js')).benchModels(rest);
+    case 'v3':
+      return (await import('./v3.js')).benchV3(rest);
     case 'v4':
       return (await import('./v4.js')).benchV4(rest);
     case undefined:

@@ -11,19 +11,12 @@
  * hc_*_scale ≈ 1, compressor.ape small; tid2eid rows hold distinct expert ids. Each tensor has its
  * own generator seeded from (seed, name), so its bytes do not depend on the sharding.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { byteSize } from '../src/tensor/dtype.js';
-import { writeShardedSafetensors, type SafetensorsWriteTensor } from '../src/formats/safetensors-writer.js';
 import { v4ConfigFromHF, v4Tensors, type ExpectedTensor, type V4Config } from '../src/models/deepseek-v4-config.js';
+import {
+  bf16Gaussian, elementCount, f32Gaussian, fp8Codes, mapBytes, type Rng, type SyntheticOptions, writeSyntheticCheckpoint,
+} from './synth-checkpoint.js';
 
-export interface SyntheticV4Options {
-  readonly seed?: number;
-  /** Largest shard before the next one starts (a single larger tensor gets a shard of its own). */
-  readonly shardBytes?: number;
-  /** Tensor bytes produced so far and in all; called before each tensor and once at the end. */
-  readonly onProgress?: (done: number, total: number) => void;
-}
+export type SyntheticV4Options = SyntheticOptions;
 
 export type V4SynthPreset = 'bench' | 'flash' | 'pro';
 
@@ -159,84 +152,7 @@ function plan(c: V4Config): Planned[] {
   return tensors.map((t) => ({ ...t, init: init(t) }));
 }
 
-const bytesOf = (t: ExpectedTensor): number => byteSize(t.dtype, t.shape.reduce((a, b) => a * b, 1))!;
-
-// ---- random values ------------------------------------------------------------------------------
-
-/** xorshift128 seeded through splitmix32: fast, reproducible, good enough for weights. */
-class Rng {
-  private x: number; private y: number; private z: number; private w: number;
-  constructor(seed: number) {
-    let s = seed >>> 0;
-    const next = () => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let t = s ^ (s >>> 16);
-      t = Math.imul(t, 0x21f0aaad);
-      t ^= t >>> 15;
-      t = Math.imul(t, 0x735a2d97);
-      return (t ^ (t >>> 15)) >>> 0;
-    };
-    this.x = next(); this.y = next(); this.z = next(); this.w = next() | 1;
-  }
-  u32(): number {
-    const t = this.x ^ (this.x << 11);
-    this.x = this.y; this.y = this.z; this.z = this.w;
-    this.w = (this.w ^ (this.w >>> 19) ^ t ^ (t >>> 8)) >>> 0;
-    return this.w;
-  }
-  /** `n` random bytes (the same stream as u32(), little-endian). */
-  bytes(n: number): Uint8Array {
-    const words = new Uint32Array(Math.ceil(n / 4));
-    let { x, y, z, w } = this;
-    for (let i = 0; i < words.length; i++) {
-      const t = x ^ (x << 11);
-      x = y; y = z; z = w;
-      w = (w ^ (w >>> 19) ^ t ^ (t >>> 8)) >>> 0;
-      words[i] = w;
-    }
-    this.x = x; this.y = y; this.z = z; this.w = w;
-    return new Uint8Array(words.buffer, 0, n);
-  }
-  /** Standard normal (Box–Muller). */
-  gaussian(): number {
-    const u = (this.u32() + 0.5) / 2 ** 32, v = this.u32() / 2 ** 32;
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
-  }
-}
-
-/** FNV-1a of the name, mixed with the seed: each tensor's own stream. */
-function tensorSeed(seed: number, name: string): number {
-  let h = 0x811c9dc5 ^ Math.imul(seed >>> 0, 0x9e3779b1);
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
-/** Maps every byte through a 256-entry table, in place. */
-function mapBytes(b: Uint8Array, table: Uint8Array): Uint8Array {
-  for (let i = 0; i < b.length; i++) b[i] = table[b[i]];
-  return b;
-}
-
-/** E4M3FN value of a code below 0x7F (§10.1). */
-function e4m3Value(code: number): number {
-  const e = (code >> 3) & 15, m = code & 7;
-  return e === 0 ? 2 ** -6 * (m / 8) : 2 ** (e - 7) * (1 + m / 8);
-}
-const E4M3_POSITIVE = Array.from({ length: 0x7f }, (_, c) => e4m3Value(c)); // codes 0..0x7E, 0x7F is NaN
-
-function nearestE4M3(x: number): number {
-  const a = Math.abs(x);
-  let best = 0;
-  for (let c = 1; c < E4M3_POSITIVE.length; c++) if (Math.abs(E4M3_POSITIVE[c] - a) < Math.abs(E4M3_POSITIVE[best] - a)) best = c;
-  return (x < 0 ? 0x80 : 0) | best;
-}
-
-const f32Bits = new Float32Array(1), u32Bits = new Uint32Array(f32Bits.buffer);
-function bf16(x: number): number {
-  f32Bits[0] = x;
-  const b = u32Bits[0];
-  return ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff; // round to nearest even
-}
+// ---- values ------------------------------------------------------------------------------------
 
 /*
  * Value rms targets 2^x with x = −log2(in)/2. Every E8M0 scale is 2^(e0 + δ), δ ∈ {−1, 0, +1} drawn
@@ -259,35 +175,22 @@ function scaleBytes(rng: Rng, n: number, exponent: number): Uint8Array {
   return mapBytes(rng.bytes(n), table);
 }
 
-function generate(t: Planned, seed: number): Uint8Array {
-  const rng = new Rng(tensorSeed(seed, t.name));
-  const count = t.shape.reduce((a, b) => a * b, 1);
+function generate(t: Planned, rng: Rng): Uint8Array {
+  const count = elementCount(t);
   const init = t.init;
   switch (init.kind) {
-    case 'fp8': {
-      const codeRms = 2 ** (targetLog2(init.in) - fp8Exponent(init.in) - JITTER);
-      const table = Uint8Array.from({ length: 256 }, () => nearestE4M3(codeRms * Math.max(-4.5, Math.min(4.5, rng.gaussian()))));
-      return mapBytes(rng.bytes(count), table);
-    }
+    case 'fp8':
+      return fp8Codes(rng, count, 2 ** (targetLog2(init.in) - fp8Exponent(init.in) - JITTER));
     case 'fp8-scale':
       return scaleBytes(rng, count, fp8Exponent(init.in));
     case 'fp4':
       return rng.bytes(count); // every nibble is a valid E2M1 code
     case 'fp4-scale':
       return scaleBytes(rng, count, fp4Exponent(init.in));
-    case 'bf16': {
-      // Elements drawn from a 4096-entry table of Gaussians: one table lookup per element.
-      const table = Uint16Array.from({ length: 4096 }, () => bf16(init.mean + init.std * rng.gaussian()));
-      const out = new Uint16Array(count);
-      const words = new Uint32Array(rng.bytes(Math.ceil(count / 2) * 4).buffer);
-      for (let i = 0; i < count; i++) out[i] = table[(words[i >> 1] >>> ((i & 1) * 16)) & 4095];
-      return new Uint8Array(out.buffer);
-    }
-    case 'f32': {
-      const out = new Float32Array(count);
-      for (let i = 0; i < count; i++) out[i] = init.mean + init.std * rng.gaussian();
-      return new Uint8Array(out.buffer);
-    }
+    case 'bf16':
+      return bf16Gaussian(rng, count, init.mean, init.std);
+    case 'f32':
+      return f32Gaussian(rng, count, init.mean, init.std);
     case 'tid2eid': {
       // Row = a partial Fisher–Yates shuffle of the expert ids: topK distinct ids in [0, E).
       const [rows, k] = t.shape;
@@ -309,51 +212,15 @@ function generate(t: Planned, seed: number): Uint8Array {
 
 // ---- writing -------------------------------------------------------------------------------------
 
-/** Splits tensors into runs of at most `limit` bytes (a larger tensor alone). */
-function pack(tensors: Planned[], limit: number): Planned[][] {
-  const shards: Planned[][] = [];
-  let current: Planned[] = [], size = 0;
-  for (const t of tensors) {
-    const n = bytesOf(t);
-    if (current.length && size + n > limit) {
-      shards.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(t);
-    size += n;
-  }
-  if (current.length) shards.push(current);
-  return shards;
-}
-
 /**
  * Writes config.json, the shards and model.safetensors.index.json into `dir` (created; must be
  * empty). As in the official checkpoints, the MTP tensors fill the last shard(s) and embed opens
  * the first. Memory: one tensor at a time.
  */
 export function writeSyntheticV4(dir: string, config: object, opts: SyntheticV4Options = {}): void {
-  const { seed = 1, shardBytes = 128 * 2 ** 20, onProgress } = opts;
-  if (!(Number.isSafeInteger(shardBytes) && shardBytes > 0)) throw new Error(`writeSyntheticV4: shardBytes must be a positive integer, got ${shardBytes}`);
-  const tensors = plan(v4ConfigFromHF(config as Record<string, unknown>, path.join(dir, 'config.json')));
-  if (fs.existsSync(dir) && fs.readdirSync(dir).length) throw new Error(`writeSyntheticV4: ${dir} is not empty`);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
-
-  const isMtp = (t: Planned) => t.name.startsWith('mtp.');
-  const shards = [...pack(tensors.filter((t) => !isMtp(t)), shardBytes), ...pack(tensors.filter(isMtp), shardBytes)];
-  const total = tensors.reduce((s, t) => s + bytesOf(t), 0);
-  let done = 0;
-  const lazy = shards.map((shard) => shard.map((t): SafetensorsWriteTensor => ({
-    name: t.name,
-    dtype: t.dtype,
-    shape: t.shape,
-    data: () => {
-      onProgress?.(done, total);
-      done += bytesOf(t);
-      return generate(t, seed);
-    },
-  })));
-  writeShardedSafetensors(dir, lazy, { format: 'pt' });
-  onProgress?.(total, total);
+  writeSyntheticCheckpoint('writeSyntheticV4', dir, config, opts, (where) => {
+    const tensors = plan(v4ConfigFromHF(config as Record<string, unknown>, where));
+    const isMtp = (t: Planned) => t.name.startsWith('mtp.');
+    return { parts: [tensors.filter((t) => !isMtp(t)), tensors.filter(isMtp)], generate };
+  });
 }

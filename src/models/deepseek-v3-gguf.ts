@@ -16,7 +16,11 @@
  *   MoE layers: ffn_gate_inp [E, D], exp_probs_b.bias [E] (noaux_tc selection bias, optional),
  *         ffn_gate_exps / ffn_up_exps [E, moe_inter, D], ffn_down_exps [E, D, moe_inter] (all experts
  *         stacked; expert e is the e-th slice), ffn_{gate,up,down}_shexp [S·moe_inter, D] / [D, S·moe_inter]
- *   blk.N for N ≥ block_count − nextn_predict_layers: MTP blocks, accepted and not loaded
+ *   blk.N for N = block_count − nextn_predict_layers: the MTP block (spec §2.5), loaded when its
+ *         nextn.eh_proj is there: the layer's tensors as above (MoE), and llama.cpp's NextN tensors
+ *         (src/llama-arch.cpp LLM_TENSOR_NEXTN_*) nextn.eh_proj [D, 2D], nextn.enorm / nextn.hnorm [D],
+ *         optional nextn.embed_tokens [vocab, D], nextn.shared_head_norm [D], nextn.shared_head_head
+ *         [vocab, D] (absent: token_embd / output_norm / output). Further MTP blocks: accepted, not loaded.
  *
  * Key and value sizes: current files store the MLA-as-MQA sizes in attention.key_length (r + rope) /
  * value_length (r) and the per-head sizes in key_length_mla (nope + rope) / value_length_mla (V);
@@ -31,7 +35,7 @@ import type { GGUFFile, GGUFValue } from '../formats/gguf.js';
 import type { DType } from '../tensor/dtype.js';
 import { tokenizerFromGGUF } from '../tokenizer/index.js';
 import type { V3Config } from './deepseek-v3-config.js';
-import { describeV3, type V3LayerRefs, type V3MlpRefs, type V3Plan, type V3TensorKind, type V3TensorSource, type V3WeightRef } from './deepseek-v3-load.js';
+import { describeV3, type V3LayerRefs, type V3MlpRefs, type V3MtpRefs, type V3Plan, type V3TensorKind, type V3TensorSource, type V3WeightRef } from './deepseek-v3-load.js';
 import type { LoadOptions, ModelDescription } from './model.js';
 
 /** GGUF architectures read as DeepSeek-V3 (llama.cpp names V2, V2.5, V3, R1 and V3.1 all `deepseek2`). */
@@ -145,13 +149,14 @@ export function v3FromGGUF(file: GGUFFile): V3FromGGUF {
   if (c.denseLayers > c.layers) fail(`leading_dense_block_count ${c.denseLayers} exceeds the ${c.layers} decoder layers`);
   if (c.yarn && !(c.yarn.factor > 0)) fail(`rope.scaling.factor ${c.yarn.factor} must be positive`);
 
-  const source = ggufSource(file, c);
+  const withMtp = c.mtpLayers > 0 && file.tensors.has(`blk.${c.layers}.nextn.eh_proj.weight`);
+  const source = ggufSource(file, c, withMtp);
   const kind = (name: string): V3TensorKind => {
     const b = blockOf(name);
-    if (b !== undefined && b >= c.layers) return 'mtp';
+    if (b !== undefined && b >= c.layers) return withMtp && b === c.layers ? 'mtp' : 'unused';
     return /_exps\.weight$/.test(name) ? 'expert' : 'weight';
   };
-  checkTensors(file, c, source, kind);
+  checkTensors(file, c, source);
   return { config: c, source, kind };
 }
 
@@ -168,7 +173,7 @@ export function planV3GGUF(file: GGUFFile, opts: LoadOptions = {}): V3Plan {
 
 const withSource = (d: ModelDescription): ModelDescription => ({ ...d, details: { ...d.details, source: 'gguf' } });
 
-function ggufSource(file: GGUFFile, c: V3Config): V3TensorSource {
+function ggufSource(file: GGUFFile, c: V3Config, withMtp: boolean): V3TensorSource {
   const ref = (name: string): V3WeightRef => {
     const t = file.tensors.get(name);
     if (!t) throw new Error(`${file.path}: missing tensor '${name}'`);
@@ -184,44 +189,62 @@ function ggufSource(file: GGUFFile, c: V3Config): V3TensorSource {
   });
   // A file with k_b / v_b may keep kv_b as well; the split pair is read, kv_b left alone.
   const split = (name: string) => name.endsWith('.attn_kv_b.weight') && file.tensors.has(name.replace('attn_kv_b', 'attn_k_b'));
+  /** Read at load: of the MTP blocks only the first, when loaded. */
+  const loaded = (name: string) => {
+    const b = blockOf(name) ?? -1;
+    return b < c.layers || (withMtp && b === c.layers);
+  };
+  const has = (name: string) => file.tensors.has(name);
+  const n = `blk.${c.layers}.nextn.`;
+  const layer = (l: number): V3LayerRefs => {
+    const b = `blk.${l}.`;
+    return {
+      attnNorm: `${b}attn_norm.weight`,
+      ffnNorm: `${b}ffn_norm.weight`,
+      ...(c.qLoraRank ? { qA: ref(`${b}attn_q_a.weight`), qNorm: `${b}attn_q_a_norm.weight`, qB: ref(`${b}attn_q_b.weight`) } : { qB: ref(`${b}attn_q.weight`) }),
+      kvA: ref(`${b}attn_kv_a_mqa.weight`),
+      kvNorm: `${b}attn_kv_a_norm.weight`,
+      // k_b [H, r, nope] and v_b [H, V, r] read as the matrices [H·r, nope] and [H·V, r].
+      kvB: file.tensors.has(`${b}attn_k_b.weight`) ? {
+        k: { ...ref(`${b}attn_k_b.weight`), rows: c.heads * c.kvLoraRank, cols: c.nopeDim },
+        v: { ...ref(`${b}attn_v_b.weight`), rows: c.heads * c.vDim, cols: c.kvLoraRank },
+      } : { whole: ref(`${b}attn_kv_b.weight`) },
+      o: ref(`${b}attn_output.weight`),
+      ...(l < c.denseLayers ? { mlp: mlp(b, '') } : {
+        moe: {
+          gate: ref(`${b}ffn_gate_inp.weight`),
+          bias: c.selectionBias ? `${b}exp_probs_b.bias` : undefined,
+          expert: (e: number) => ({ gate: expert(`${b}ffn_gate_exps.weight`, e), up: expert(`${b}ffn_up_exps.weight`, e), down: expert(`${b}ffn_down_exps.weight`, e) }),
+          shared: c.sharedExperts ? mlp(b, '_shexp') : undefined,
+        },
+      }),
+    };
+  };
+  const mtp: V3MtpRefs | undefined = withMtp ? {
+    embed: has(`${n}embed_tokens.weight`) ? `${n}embed_tokens.weight` : undefined,
+    enorm: `${n}enorm.weight`,
+    hnorm: `${n}hnorm.weight`,
+    ehProj: ref(`${n}eh_proj.weight`),
+    layer: layer(c.layers),
+    norm: has(`${n}shared_head_norm.weight`) ? `${n}shared_head_norm.weight` : undefined,
+    head: has(`${n}shared_head_head.weight`) ? ref(`${n}shared_head_head.weight`) : undefined,
+  } : undefined;
   return {
     embed: 'token_embd.weight',
     norm: 'output_norm.weight',
     head: ref(file.tensors.has('output.weight') ? 'output.weight' : 'token_embd.weight'),
     eagerBytes: [...file.tensors.values()]
-      .filter((t) => !/_exps\.weight$/.test(t.name) && !((blockOf(t.name) ?? -1) >= c.layers) && !split(t.name))
+      .filter((t) => !/_exps\.weight$/.test(t.name) && loaded(t.name) && !split(t.name))
       .reduce((s, t) => s + t.byteLength, 0),
-    layer: (l): V3LayerRefs => {
-      const b = `blk.${l}.`;
-      return {
-        attnNorm: `${b}attn_norm.weight`,
-        ffnNorm: `${b}ffn_norm.weight`,
-        ...(c.qLoraRank ? { qA: ref(`${b}attn_q_a.weight`), qNorm: `${b}attn_q_a_norm.weight`, qB: ref(`${b}attn_q_b.weight`) } : { qB: ref(`${b}attn_q.weight`) }),
-        kvA: ref(`${b}attn_kv_a_mqa.weight`),
-        kvNorm: `${b}attn_kv_a_norm.weight`,
-        // k_b [H, r, nope] and v_b [H, V, r] read as the matrices [H·r, nope] and [H·V, r].
-        kvB: file.tensors.has(`${b}attn_k_b.weight`) ? {
-          k: { ...ref(`${b}attn_k_b.weight`), rows: c.heads * c.kvLoraRank, cols: c.nopeDim },
-          v: { ...ref(`${b}attn_v_b.weight`), rows: c.heads * c.vDim, cols: c.kvLoraRank },
-        } : { whole: ref(`${b}attn_kv_b.weight`) },
-        o: ref(`${b}attn_output.weight`),
-        ...(l < c.denseLayers ? { mlp: mlp(b, '') } : {
-          moe: {
-            gate: ref(`${b}ffn_gate_inp.weight`),
-            bias: c.selectionBias ? `${b}exp_probs_b.bias` : undefined,
-            expert: (e: number) => ({ gate: expert(`${b}ffn_gate_exps.weight`, e), up: expert(`${b}ffn_up_exps.weight`, e), down: expert(`${b}ffn_down_exps.weight`, e) }),
-            shared: c.sharedExperts ? mlp(b, '_shexp') : undefined,
-          },
-        }),
-      };
-    },
+    layer,
+    mtp,
   };
 }
 
 const VECTOR_DTYPES: readonly DType[] = ['f32', 'f16', 'bf16'];
 
-/** Every tensor the config implies, with its shape; no others but MTP blocks. */
-function checkTensors(file: GGUFFile, c: V3Config, src: V3TensorSource, kind: (name: string) => V3TensorKind): void {
+/** Every tensor the config implies, with its shape; no others but those of MTP blocks. */
+function checkTensors(file: GGUFFile, c: V3Config, src: V3TensorSource): void {
   const D = c.dim, H = c.heads, qk = c.nopeDim + c.ropeDim, r = c.kvLoraRank, E = c.experts, F = c.moeInter;
   const expected = new Map<string, { shape: number[]; vector?: boolean }>();
   const vec = (name: string, n: number) => expected.set(name, { shape: [n], vector: true });
@@ -229,7 +252,17 @@ function checkTensors(file: GGUFFile, c: V3Config, src: V3TensorSource, kind: (n
   mat('token_embd.weight', c.vocab, D);
   vec('output_norm.weight', D);
   if (file.tensors.has('output.weight')) mat('output.weight', c.vocab, D);
-  for (let l = 0; l < c.layers; l++) {
+  if (src.mtp) {
+    const n = `blk.${c.layers}.nextn.`;
+    mat(`${n}eh_proj.weight`, D, 2 * D);
+    vec(`${n}enorm.weight`, D);
+    vec(`${n}hnorm.weight`, D);
+    if (src.mtp.embed) mat(src.mtp.embed, c.vocab, D);
+    if (src.mtp.norm) vec(src.mtp.norm, D);
+    if (src.mtp.head) mat(src.mtp.head.name, c.vocab, D);
+  }
+  // The MTP block's decoder layer has a main (MoE) layer's tensors.
+  for (let l = 0; l < c.layers + (src.mtp ? 1 : 0); l++) {
     const b = `blk.${l}.`;
     vec(`${b}attn_norm.weight`, D);
     vec(`${b}ffn_norm.weight`, D);
@@ -277,7 +310,7 @@ function checkTensors(file: GGUFFile, c: V3Config, src: V3TensorSource, kind: (n
     if (e.vector && !VECTOR_DTYPES.includes(t.dtype)) throw new Error(`${file.path}: tensor '${name}' is ${t.dtype}; norm and bias vectors must be ${VECTOR_DTYPES.join(', ')}`);
   }
   for (const name of file.tensors.keys()) {
-    if (!expected.has(name) && kind(name) !== 'mtp') {
+    if (!expected.has(name) && !((blockOf(name) ?? -1) >= c.layers)) {
       throw new Error(`${file.path}: tensor '${name}' is not part of a ${GGUF_V3_ARCHITECTURES[0]} model with this metadata (${c.layers} layers, ${c.denseLayers} dense, ${E} experts) — metadata and tensors disagree`);
     }
   }

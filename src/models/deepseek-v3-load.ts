@@ -9,7 +9,8 @@
  *   or split into k_b / v_b, any GGUF dtype).
  *
  * Weights stay in their stored format; routed experts are read from disk the first time a token is
- * routed to them. MTP layers are accepted and not loaded.
+ * routed to them. The first MTP layer (spec §2.5) is loaded with the rest when the file holds it
+ * (its routed experts lazily too); further MTP layers are accepted and not loaded.
  */
 import * as path from 'node:path';
 import { type Backend, numel, type Tensor, type WeightSource } from '../kernels/backend.js';
@@ -21,7 +22,7 @@ import { dequantize } from '../tensor/dequantize.js';
 import { dequantizeRow } from '../tensor/quant-gguf.js';
 import { deepseekTokenizer } from '../tokenizer/deepseek.js';
 import type { Tokenizer } from '../tokenizer/index.js';
-import { DeepseekV3Model, type MlpWeights, type V3LayerWeights, type V3Weights, v3StateBytesPerToken } from './deepseek-v3.js';
+import { DeepseekV3Model, type MlpWeights, type V3LayerWeights, type V3MtpWeights, type V3Weights, v3StateBytesPerToken } from './deepseek-v3.js';
 import { type V3Config, v3ConfigFromHF, v3LayerPrefix, v3Tensors } from './deepseek-v3-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
 import type { LoadOptions, ModelDescription } from './model.js';
@@ -71,6 +72,20 @@ export interface V3LayerRefs {
   };
 }
 
+/** The MTP layer (spec §2.5): its own tensors and a decoder layer; absent copies fall back to the main ones. */
+export interface V3MtpRefs {
+  /** The MTP copy of the embedding table; absent: the main one. */
+  readonly embed?: string;
+  readonly enorm: string;
+  readonly hnorm: string;
+  /** [D, 2D]: columns 0 … D−1 take the normalised embedding, D … 2D−1 the normalised hidden state. */
+  readonly ehProj: V3WeightRef;
+  readonly layer: V3LayerRefs;
+  /** shared_head.norm / shared_head.head; absent: the main output norm / head. */
+  readonly norm?: string;
+  readonly head?: V3WeightRef;
+}
+
 /** Where each weight of a checkpoint is, by role: all that differs between the HF and GGUF layouts. */
 export interface V3TensorSource {
   /** The embedding table (any dtype the backend's embedding reads). */
@@ -78,7 +93,9 @@ export interface V3TensorSource {
   readonly norm: string;
   readonly head: V3WeightRef;
   layer(l: number): V3LayerRefs;
-  /** Bytes read at load (everything but routed experts and MTP layers), for onProgress. */
+  /** The first MTP layer, when the file holds one. */
+  readonly mtp?: V3MtpRefs;
+  /** Bytes read at load (everything but routed experts and MTP layers not loaded), for onProgress. */
   readonly eagerBytes: number;
 }
 
@@ -93,19 +110,23 @@ export interface V3Plan {
   readonly fp8: boolean;
 }
 
-/** What a tensor of a checkpoint is, for the description's counts. */
-export type V3TensorKind = 'weight' | 'scale' | 'expert' | 'mtp';
+/**
+ * What a tensor of a checkpoint is, for the description's counts: 'mtp' is any tensor of the MTP
+ * layer that is loaded (in the weight bytes, not in the model's parameters), 'unused' one of an
+ * MTP layer that is not.
+ */
+export type V3TensorKind = 'weight' | 'scale' | 'expert' | 'mtp' | 'unused';
 
 /** Opens `dir`, checks its tensors against the config, and describes it. The caller owns `file`. */
 export function planV3(dir: string, json: Record<string, unknown>, opts: LoadOptions = {}): V3Plan {
   const config = v3ConfigFromHF(json, path.join(dir, 'config.json'));
   const file = openSafetensors(dir);
   try {
-    checkTensors(file, config);
+    const mtp = checkTensors(file, config);
     return {
       config, file, fp8: true,
-      source: hfSource(file, config),
-      description: describeV3(config, file, opts, (name) => hfKind(config, name), 'deepseek_v3'),
+      source: hfSource(file, config, mtp),
+      description: describeV3(config, file, opts, (name) => hfKind(config, name, mtp), 'deepseek_v3'),
       tokenizer: () => deepseekTokenizer('v3', dir),
     };
   } catch (err) {
@@ -114,34 +135,60 @@ export function planV3(dir: string, json: Record<string, unknown>, opts: LoadOpt
   }
 }
 
-const isMtp = (c: V3Config, name: string) => /^model\.layers\.(\d+)\./.test(name) && Number(/^model\.layers\.(\d+)\./.exec(name)![1]) >= c.layers;
+const layerOf = (name: string): number | undefined => {
+  const m = /^model\.layers\.(\d+)\./.exec(name);
+  return m ? Number(m[1]) : undefined;
+};
+const isMtp = (c: V3Config, name: string) => (layerOf(name) ?? -1) >= c.layers;
 
-function hfKind(c: V3Config, name: string): V3TensorKind {
-  if (isMtp(c, name)) return 'mtp';
+function hfKind(c: V3Config, name: string, withMtp: boolean): V3TensorKind {
+  if (isMtp(c, name)) return withMtp && layerOf(name) === c.layers ? 'mtp' : 'unused';
   if (name.endsWith('weight_scale_inv')) return 'scale';
   return name.includes('.mlp.experts.') ? 'expert' : 'weight';
 }
 
-function checkTensors(file: WeightFile, c: V3Config): void {
+/**
+ * Checks the tensors against the config; true when the first MTP layer is there to load (its
+ * eh_proj present: the rest of the layer must be too). Other MTP tensors are accepted unread.
+ */
+function checkTensors(file: WeightFile, c: V3Config): boolean {
   const expected = v3Tensors(c);
+  const p = v3LayerPrefix(c.layers);
+  const mtp = c.mtpLayers > 0 && file.tensors.has(`${p}.eh_proj.weight`);
+  const D = c.dim;
+  const shapes = new Map<string, number[]>();
+  if (mtp) {
+    // The decoder layer exactly as a main layer; the MTP's own tensors in whatever dtype they come.
+    expected.push(...v3Tensors({ ...c, layers: c.layers + 1 }).filter((t) => t.name.startsWith(`${p}.`)));
+    for (const [name, shape] of [['enorm', [D]], ['hnorm', [D]], ['eh_proj', [D, 2 * D]]] as const) shapes.set(`${p}.${name}.weight`, [...shape]);
+    for (const [name, shape] of [['embed_tokens', [c.vocab, D]], ['shared_head.norm', [D]], ['shared_head.head', [c.vocab, D]]] as const) {
+      if (file.tensors.has(`${p}.${name}.weight`)) shapes.set(`${p}.${name}.weight`, [...shape]);
+    }
+  }
   const names = new Set(expected.map((e) => e.name));
+  const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
   for (const e of expected) {
     const t = file.tensors.get(e.name);
     if (!t) throw new Error(`${file.path}: missing tensor '${e.name}' (${e.dtype} [${e.shape.join(', ')}] for this config.json)`);
-    const sameShape = t.shape.length === e.shape.length && t.shape.every((d, i) => d === e.shape[i]);
-    if (t.dtype !== e.dtype || !sameShape) {
+    if (t.dtype !== e.dtype || !sameShape(t.shape, e.shape)) {
       throw new Error(`${file.path}: tensor '${e.name}' is ${t.dtype} [${t.shape.join(', ')}], expected ${e.dtype} [${e.shape.join(', ')}] for this config.json`);
     }
+  }
+  for (const [name, shape] of shapes) {
+    const t = file.tensors.get(name);
+    if (!t) throw new Error(`${file.path}: missing tensor '${name}' ([${shape.join(', ')}]) of the MTP layer`);
+    if (!sameShape(t.shape, shape)) throw new Error(`${file.path}: tensor '${name}' is [${t.shape.join(', ')}], expected [${shape.join(', ')}] for this config.json`);
   }
   for (const name of file.tensors.keys()) {
     if (!names.has(name) && !isMtp(c, name)) {
       throw new Error(`${file.path}: tensor '${name}' is not part of a DeepSeek-V3 checkpoint with this config.json (${c.layers} layers, ${c.experts} experts) — config and weights disagree`);
     }
   }
+  return mtp;
 }
 
 /** The official HF layout: `model.layers.L.*`, FP8 projections with `weight_scale_inv`. */
-function hfSource(file: WeightFile, c: V3Config): V3TensorSource {
+function hfSource(file: WeightFile, c: V3Config, withMtp: boolean): V3TensorSource {
   const ref = (p: string): V3WeightRef => {
     const t = file.tensors.get(`${p}.weight`)!;
     const scaled = file.tensors.has(`${p}.weight_scale_inv`);
@@ -151,44 +198,63 @@ function hfSource(file: WeightFile, c: V3Config): V3TensorSource {
     };
   };
   const mlp = (p: string): V3MlpRefs => ({ gate: ref(`${p}.gate_proj`), up: ref(`${p}.up_proj`), down: ref(`${p}.down_proj`) });
+  const has = (name: string) => file.tensors.has(name);
+  const m = v3LayerPrefix(c.layers);
+  /** Read at load: all but routed experts, and of the MTP layers only the first, when loaded. */
+  const eager = (name: string) => !name.includes('.mlp.experts.') && (!isMtp(c, name) || (withMtp && layerOf(name) === c.layers));
+  const layer = (l: number): V3LayerRefs => {
+    const p = v3LayerPrefix(l), a = `${p}.self_attn`;
+    return {
+      attnNorm: `${p}.input_layernorm.weight`,
+      ffnNorm: `${p}.post_attention_layernorm.weight`,
+      ...(c.qLoraRank ? { qA: ref(`${a}.q_a_proj`), qNorm: `${a}.q_a_layernorm.weight`, qB: ref(`${a}.q_b_proj`) } : { qB: ref(`${a}.q_proj`) }),
+      kvA: ref(`${a}.kv_a_proj_with_mqa`),
+      kvNorm: `${a}.kv_a_layernorm.weight`,
+      kvB: { whole: ref(`${a}.kv_b_proj`) },
+      o: ref(`${a}.o_proj`),
+      ...(l < c.denseLayers ? { mlp: mlp(`${p}.mlp`) } : {
+        moe: {
+          gate: ref(`${p}.mlp.gate`),
+          bias: c.selectionBias ? `${p}.mlp.gate.e_score_correction_bias` : undefined,
+          expert: (e: number) => mlp(`${p}.mlp.experts.${e}`),
+          shared: c.sharedExperts ? mlp(`${p}.mlp.shared_experts`) : undefined,
+        },
+      }),
+    };
+  };
   return {
     embed: 'model.embed_tokens.weight',
     norm: 'model.norm.weight',
     head: ref('lm_head'),
-    eagerBytes: [...file.tensors.values()].filter((t) => !t.name.includes('.mlp.experts.') && !isMtp(c, t.name)).reduce((s, t) => s + t.byteLength, 0),
-    layer: (l) => {
-      const p = v3LayerPrefix(l), a = `${p}.self_attn`;
-      return {
-        attnNorm: `${p}.input_layernorm.weight`,
-        ffnNorm: `${p}.post_attention_layernorm.weight`,
-        ...(c.qLoraRank ? { qA: ref(`${a}.q_a_proj`), qNorm: `${a}.q_a_layernorm.weight`, qB: ref(`${a}.q_b_proj`) } : { qB: ref(`${a}.q_proj`) }),
-        kvA: ref(`${a}.kv_a_proj_with_mqa`),
-        kvNorm: `${a}.kv_a_layernorm.weight`,
-        kvB: { whole: ref(`${a}.kv_b_proj`) },
-        o: ref(`${a}.o_proj`),
-        ...(l < c.denseLayers ? { mlp: mlp(`${p}.mlp`) } : {
-          moe: {
-            gate: ref(`${p}.mlp.gate`),
-            bias: c.selectionBias ? `${p}.mlp.gate.e_score_correction_bias` : undefined,
-            expert: (e: number) => mlp(`${p}.mlp.experts.${e}`),
-            shared: c.sharedExperts ? mlp(`${p}.mlp.shared_experts`) : undefined,
-          },
-        }),
-      };
-    },
+    eagerBytes: [...file.tensors.values()].filter((t) => eager(t.name)).reduce((s, t) => s + t.byteLength, 0),
+    layer,
+    mtp: withMtp ? {
+      embed: has(`${m}.embed_tokens.weight`) ? `${m}.embed_tokens.weight` : undefined,
+      enorm: `${m}.enorm.weight`,
+      hnorm: `${m}.hnorm.weight`,
+      ehProj: ref(`${m}.eh_proj`),
+      layer: layer(c.layers),
+      norm: has(`${m}.shared_head.norm.weight`) ? `${m}.shared_head.norm.weight` : undefined,
+      head: has(`${m}.shared_head.head.weight`) ? ref(`${m}.shared_head.head`) : undefined,
+    } : undefined,
   };
 }
 
 /** Parameters, bytes per format and state per token from the tensor table; `kind` sorts the tensors. */
 export function describeV3(c: V3Config, file: WeightFile, opts: LoadOptions, kind: (name: string) => V3TensorKind, architecture: string): ModelDescription {
   const weightBytes: Record<string, number> = {};
-  let parameters = 0, expertParameters = 0;
+  let parameters = 0, expertParameters = 0, mtpParameters = 0;
   for (const t of file.tensors.values()) {
     const k = kind(t.name);
-    if (k === 'mtp') continue;
-    const fmt = k === 'scale' ? 'f32 scales' : t.dtype;
+    if (k === 'unused') continue;
+    const scale = k === 'scale' || t.name.endsWith('_scale_inv');
+    const fmt = scale ? 'f32 scales' : t.dtype;
     weightBytes[fmt] = (weightBytes[fmt] ?? 0) + t.byteLength;
-    if (k === 'scale') continue;
+    if (scale) continue;
+    if (k === 'mtp') {
+      mtpParameters += numel(t.shape);
+      continue;
+    }
     parameters += numel(t.shape);
     if (k === 'expert') expertParameters += numel(t.shape);
   }
@@ -209,6 +275,8 @@ export function describeV3(c: V3Config, file: WeightFile, opts: LoadOptions, kin
       dim: c.dim, heads: c.heads, qLoraRank: c.qLoraRank, kvLoraRank: c.kvLoraRank,
       qkNopeDim: c.nopeDim, qkRopeDim: c.ropeDim, vDim: c.vDim,
       experts: `${c.experts} routed (top-${c.topK}, ${c.groups} groups, top-${c.topkGroups} groups) + ${c.sharedExperts} shared; ${c.denseLayers} dense layers`,
+      // The loaded MTP layer (its weights are in weightBytes; its latent cache is one layer more per token).
+      mtpParameters,
       latentCacheBytesPer1KTokens: perToken * 1024,
       mhaCacheBytesPer1KTokens: mhaPerToken * 1024,
       defaultContext,
@@ -317,39 +385,56 @@ export async function loadV3(plan: V3Plan, backend: Backend, opts: LoadOptions, 
     return { wkvB, ukT: await matrix(kv.k), uv: await matrix(kv.v) };
   };
 
-  try {
-    const embedInfo = file.tensors.get(src.embed)!;
-    const embed = await backend.load(file, src.embed, embedInfo.dtype, embedInfo.shape);
-    loaded.push(embed);
-    progress(src.embed);
-    const layers: V3LayerWeights[] = [];
-    for (let l = 0; l < c.layers; l++) {
-      const L = src.layer(l);
-      const experts = new Map<number, Promise<MlpWeights>>();
-      layers.push({
-        attnNorm: vector(L.attnNorm),
-        ffnNorm: vector(L.ffnNorm),
-        ...(L.qA ? { wqA: await matrix(L.qA), qNorm: vector(L.qNorm!) } : {}),
-        wqB: await matrix(L.qB),
-        wkvA: await matrix(L.kvA),
-        kvNorm: vector(L.kvNorm),
-        ...await kvB(L.kvB, `layer ${l} kv_b`),
-        wo: await matrix(L.o),
-        ...(L.mlp ? { mlp: await mlp(L.mlp) } : {
-          moe: {
-            gate: await matrix(L.moe!.gate),
-            bias: L.moe!.bias ? vector(L.moe!.bias) : undefined,
-            expert: (e: number) => {
-              let w = experts.get(e);
-              if (!w) experts.set(e, (w = mlp(L.moe!.expert(e), false)));
-              return w;
-            },
-            shared: L.moe!.shared ? await mlp(L.moe!.shared) : undefined,
+  /** A decoder layer: everything read now but the routed experts, read on first use. */
+  const layer = async (L: V3LayerRefs, what: string): Promise<V3LayerWeights> => {
+    const experts = new Map<number, Promise<MlpWeights>>();
+    return {
+      attnNorm: vector(L.attnNorm),
+      ffnNorm: vector(L.ffnNorm),
+      ...(L.qA ? { wqA: await matrix(L.qA), qNorm: vector(L.qNorm!) } : {}),
+      wqB: await matrix(L.qB),
+      wkvA: await matrix(L.kvA),
+      kvNorm: vector(L.kvNorm),
+      ...await kvB(L.kvB, `${what} kv_b`),
+      wo: await matrix(L.o),
+      ...(L.mlp ? { mlp: await mlp(L.mlp) } : {
+        moe: {
+          gate: await matrix(L.moe!.gate),
+          bias: L.moe!.bias ? vector(L.moe!.bias) : undefined,
+          expert: (e: number) => {
+            let w = experts.get(e);
+            if (!w) experts.set(e, (w = mlp(L.moe!.expert(e), false)));
+            return w;
           },
-        }),
-      });
-    }
-    const weights: V3Weights = { embed, layers, norm: vector(src.norm), head: await matrix(src.head), ...ropeAndScale(c) };
+          shared: L.moe!.shared ? await mlp(L.moe!.shared) : undefined,
+        },
+      }),
+    };
+  };
+  const table = async (name: string): Promise<Tensor> => {
+    const info = file.tensors.get(name)!;
+    const t = await backend.load(file, name, info.dtype, info.shape);
+    loaded.push(t);
+    progress(name);
+    return t;
+  };
+
+  try {
+    const embed = await table(src.embed);
+    const layers: V3LayerWeights[] = [];
+    for (let l = 0; l < c.layers; l++) layers.push(await layer(src.layer(l), `layer ${l}`));
+    const norm = vector(src.norm), head = await matrix(src.head);
+    const m = src.mtp;
+    const mtp: V3MtpWeights | undefined = m && {
+      embed: m.embed ? await table(m.embed) : embed,
+      enorm: vector(m.enorm),
+      hnorm: vector(m.hnorm),
+      ehProj: await matrix(m.ehProj),
+      layer: await layer(m.layer, 'MTP layer'),
+      norm: m.norm ? vector(m.norm) : norm,
+      head: m.head ? await matrix(m.head) : head,
+    };
+    const weights: V3Weights = { embed, layers, norm, head, mtp, ...ropeAndScale(c) };
     const numerics = { fp8Gemm: plan.fp8 && (opts.actQuant ?? false), attention } as const;
     return new DeepseekV3Model(c, weights, plan.tokenizer(), backend, numerics, plan.description, release, file);
   } catch (err) {

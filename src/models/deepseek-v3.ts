@@ -14,6 +14,11 @@
  *                                                        group-limited top-k, renormalised, ×scale
  *   logits = W_head · RMSNorm(h)
  *
+ *   MTP (§2.5), row t: u = W_eh · [RMSNorm(E'[token t+1]; enorm) ; RMSNorm(h_t; hnorm)] with h_t the
+ *   trunk's final hidden state at position t (before the final norm); u goes through the MTP decoder
+ *   layer at position t (its own latent cache), then logits = W'_head · RMSNorm(·; shared_head.norm)
+ *   draft token t+2.
+ *
  * The KV cache holds only c_t and k_pe_t (kv_lora_rank + rope dims per token). Attention runs in
  * the absorbed form (as the reference does for prefill and decode); the naive form, which expands
  * every cached latent to per-head keys and values through B, is kept for checking that the two agree.
@@ -66,11 +71,24 @@ export interface V3LayerWeights {
   };
 }
 
+/** The MTP layer; embed / norm / head are the main ones where the checkpoint has no copies. */
+export interface V3MtpWeights {
+  readonly embed: Tensor;
+  readonly enorm: Float32Array;
+  readonly hnorm: Float32Array;
+  /** [D, 2D]: the normalised embedding enters columns 0 … D−1, the normalised hidden state D … 2D−1. */
+  readonly ehProj: Tensor;
+  readonly layer: V3LayerWeights;
+  readonly norm: Float32Array;
+  readonly head: Tensor;
+}
+
 export interface V3Weights {
   readonly embed: Tensor;
   readonly norm: Float32Array;
   readonly head: Tensor;
   readonly layers: readonly V3LayerWeights[];
+  readonly mtp?: V3MtpWeights;
   /** RoPE frequencies (YaRN-corrected) and the softmax scale with the YaRN mscale² factor. */
   readonly freqs: Float32Array;
   readonly softmaxScale: number;
@@ -119,13 +137,29 @@ export class DeepseekV3Model implements LanguageModel {
   }
 }
 
-/** Bytes of latent cache per token: kv_lora_rank + rope dims per layer, f32. */
+/** Bytes of latent cache per token: kv_lora_rank + rope dims per main layer, f32 (an MTP layer adds one more). */
 export function v3StateBytesPerToken(c: V3Config): number {
   return 4 * c.layers * (c.kvLoraRank + c.ropeDim);
 }
 
 const CHUNK = 256;
 
+/**
+ * One sequence: the trunk's latent caches and, for checkpoints with an MTP layer, the MTP state.
+ *
+ * MTP (same conventions as DeepseekV4Sequence.mtp): MTP row t pairs the trunk's hidden state h_t with
+ * the token at t+1, sits at position t and drafts token t+2. The MTP layer's latent cache holds rows
+ * 0 … mtpLength−1; the hidden states of positions mtpLength … length−1 wait for mtp(), which takes
+ * them in order, each once. (vLLM zeroes the embedding part of the row at position 0; here every
+ * row, row 0 included, takes its next token's embedding.)
+ *
+ * truncate(n) forgets the MTP rows that saw a forgotten token: row t used token t+1, so rows from
+ * n−1 on go. Where that reaches rows mtp() already took (n ≤ mtpLength), h_{n−1} is no longer held:
+ * the next mtp() recomputes it with one trunk step at position n−1 (leaving the trunk's cache as it
+ * was), so the MTP state after truncate(n) is that of a sequence that never went past n.
+ * saveState / loadState carry the MTP state too (its cache, the waiting hidden states, the token
+ * ids): a restored sequence continues exactly as the saved one, mtpLength included.
+ */
 export class DeepseekV3Sequence implements Sequence {
   length = 0;
   readonly capacity: number;
@@ -133,9 +167,16 @@ export class DeepseekV3Sequence implements Sequence {
   private readonly c: V3Config;
   private readonly w: V3Weights;
   private readonly lin: HostLinear;
-  /** Per layer [capacity, r] latents c_t and [capacity, rope] keys k_pe_t. */
+  /** Per layer [capacity, r] latents c_t and [capacity, rope] keys k_pe_t; the MTP layer's last. */
   private readonly latent: Float32Array[];
   private readonly kpe: Float32Array[];
+  /** Token ids of positions 0 … length−1 (MTP checkpoints only: recomputing a hidden state needs them). */
+  private readonly tokens: number[] = [];
+  /** Trunk hidden states [D] of positions mtpLength … length−1, the first one missing while `rehide`. */
+  private pendingHidden: Float32Array[] = [];
+  private mtpRows = 0;
+  /** h_mtpLength is to be recomputed before mtp() takes it (truncate went below mtpLength). */
+  private rehide = false;
   private freed = false;
 
   constructor(private readonly model: DeepseekV3Model, capacity: number, private readonly onFree: () => void) {
@@ -143,11 +184,15 @@ export class DeepseekV3Sequence implements Sequence {
     this.c = model.config;
     this.w = model.weights;
     this.lin = new HostLinear(model.backend);
-    this.latent = this.w.layers.map(() => new Float32Array(capacity * this.c.kvLoraRank));
-    this.kpe = this.w.layers.map(() => new Float32Array(capacity * this.c.ropeDim));
+    const caches = this.w.layers.length + (this.w.mtp ? 1 : 0);
+    this.latent = Array.from({ length: caches }, () => new Float32Array(capacity * this.c.kvLoraRank));
+    this.kpe = Array.from({ length: caches }, () => new Float32Array(capacity * this.c.ropeDim));
   }
 
   get weightBytesRead(): number { return this.lin.weightBytes; }
+
+  /** Rows the MTP layer has taken: the next mtp() row pairs h_mtpLength with the token at mtpLength+1. */
+  get mtpLength(): number { return this.mtpRows; }
 
   async forward(tokens: readonly number[], opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
     if (this.freed) throw new Error('forward: this sequence has been freed');
@@ -155,51 +200,125 @@ export class DeepseekV3Sequence implements Sequence {
     if (this.length + tokens.length > this.capacity) {
       throw new Error(`context full: ${this.length} tokens + ${tokens.length} new is more than this sequence's capacity of ${this.capacity}`);
     }
-    for (const t of tokens) {
-      if (!(Number.isInteger(t) && t >= 0 && t < this.c.vocab)) throw new Error(`forward: token id ${t} is outside the vocabulary (0 … ${this.c.vocab - 1})`);
-    }
+    this.checkIds('forward', tokens);
     const vocab = this.c.vocab, D = this.c.dim;
     const all = opts.allLogits ? new Float32Array(tokens.length * vocab) : undefined;
     let last!: Float32Array;
     for (let i = 0; i < tokens.length; i += CHUNK) {
       const ids = tokens.slice(i, i + CHUNK), n = ids.length;
-      const h = await this.layers(ids);
-      if (all) all.set(await this.head(h, n), i * vocab);
-      else if (i + n === tokens.length) last = await this.head(h.subarray((n - 1) * D), 1);
+      const h = await this.trunk(ids, this.length);
+      this.length += n;
+      if (this.w.mtp) {
+        this.tokens.push(...ids);
+        for (let t = 0; t < n; t++) this.pendingHidden.push(h.slice(t * D, (t + 1) * D));
+      }
+      if (all) all.set(await this.head(h, n, this.w.norm, this.w.head, 'head'), i * vocab);
+      else if (i + n === tokens.length) last = await this.head(h.subarray((n - 1) * D), 1, this.w.norm, this.w.head, 'head');
     }
     return all ?? last;
   }
 
-  /** Latent caches cannot be rewound cheaply past what they hold, but truncation just forgets rows. */
-  truncate(n: number): void {
-    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`truncate: ${n} is not from 0 to the sequence's length ${this.length}`);
-    this.length = n;
+  /**
+   * The MTP layer's draft logits [n, vocab] (§2.5): row t pairs the trunk's hidden state at position
+   * mtpLength + t with `next[t]`, the token at the following position, and drafts the one after.
+   * `hidden` [n, D] replaces the stored hidden states (fidelity checks); the rows are taken either way.
+   */
+  async mtp(next: readonly number[], hidden?: Float32Array): Promise<Float32Array> {
+    if (this.freed) throw new Error('mtp: this sequence has been freed');
+    const m = this.w.mtp;
+    if (!m) throw new Error('mtp: this checkpoint has no MTP layer');
+    const n = next.length, D = this.c.dim, vocab = this.c.vocab;
+    if (n === 0) throw new Error('mtp: no tokens');
+    this.checkIds('mtp', next);
+    const waiting = this.length - this.mtpRows;
+    if (n > waiting) throw new Error(`mtp: ${n} rows asked, but only ${waiting} trunk outputs are waiting`);
+    if (hidden && hidden.length !== n * D) throw new Error(`mtp: hidden has ${hidden.length} values, expected ${n} rows of ${D}`);
+    if (this.rehide) await this.recomputeHidden();
+    const out = new Float32Array(n * vocab);
+    for (let i = 0; i < n; i += CHUNK) {
+      const k = Math.min(CHUNK, n - i);
+      const h = hidden ? hidden.slice(i * D, (i + k) * D) : new Float32Array(k * D);
+      if (!hidden) for (let t = 0; t < k; t++) h.set(this.pendingHidden[t], t * D);
+      this.pendingHidden = this.pendingHidden.slice(k);
+      const u = await this.mtpInput(m, next.slice(i, i + k), h);
+      this.probe?.tap?.('mtp0.input', u);
+      const y = await this.block(this.w.layers.length, m.layer, u, k, this.mtpRows, 'mtp0');
+      this.mtpRows += k;
+      out.set(await this.head(y, k, m.norm, m.head, 'mtp0.head'), i * vocab);
+    }
+    return out;
   }
 
-  /** The latent cache rows [0, length) of every layer: c_t then k_pe_t, f32. */
+  /** Forgets positions n … length−1, and the MTP rows that saw them (class comment). */
+  truncate(n: number): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`truncate: ${n} is not from 0 to the sequence's length ${this.length}`);
+    if (n === this.length) return;
+    this.length = n;
+    if (!this.w.mtp) return;
+    this.tokens.length = n;
+    if (n > this.mtpRows) {
+      this.pendingHidden.length = n - this.mtpRows - (this.rehide ? 1 : 0);
+      return;
+    }
+    this.mtpRows = Math.max(0, n - 1);
+    this.pendingHidden = [];
+    this.rehide = n > 0;
+  }
+
+  /**
+   * The latent cache rows [0, length) of every layer: c_t then k_pe_t, f32. With an MTP layer, then:
+   * i32 mtpLength and the token ids [length], the MTP layer's c_t and k_pe_t rows [0, mtpLength),
+   * and the waiting hidden states [length − mtpLength, D].
+   */
   async saveState(): Promise<Uint8Array> {
-    const r = this.c.kvLoraRank, R = this.c.ropeDim, n = this.length;
-    const out = new Float32Array(this.w.layers.length * n * (r + R));
+    if (this.rehide) await this.recomputeHidden();
+    const r = this.c.kvLoraRank, R = this.c.ropeDim, D = this.c.dim, n = this.length, L = this.w.layers.length;
+    const m = this.mtpRows, mtp = this.w.mtp ? 1 + n + m * (r + R) + (n - m) * D : 0;
+    const out = new Float32Array(L * n * (r + R) + mtp);
     let o = 0;
-    for (let l = 0; l < this.w.layers.length; l++) {
+    for (let l = 0; l < L; l++) {
       out.set(this.latent[l].subarray(0, n * r), o);
       out.set(this.kpe[l].subarray(0, n * R), o + n * r);
       o += n * (r + R);
+    }
+    if (this.w.mtp) {
+      const ids = new Int32Array(out.buffer, 4 * o, 1 + n);
+      ids[0] = m;
+      ids.set(this.tokens, 1);
+      o += 1 + n;
+      out.set(this.latent[L].subarray(0, m * r), o);
+      out.set(this.kpe[L].subarray(0, m * R), o + m * r);
+      o += m * (r + R);
+      this.pendingHidden.forEach((h, t) => out.set(h, o + t * D));
     }
     return new Uint8Array(out.buffer);
   }
 
   loadState(state: Uint8Array, length: number): void {
-    const r = this.c.kvLoraRank, R = this.c.ropeDim, L = this.w.layers.length;
+    const r = this.c.kvLoraRank, R = this.c.ropeDim, D = this.c.dim, L = this.w.layers.length;
     if (this.length !== 0) throw new Error('loadState: the sequence is not empty');
     if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
-    if (state.length !== 4 * L * length * (r + R)) throw new Error(`loadState: ${state.length} bytes are not the state of ${length} tokens of this model`);
+    const trunk = L * length * (r + R);
     const f = new Float32Array(state.slice().buffer);
+    const m = this.w.mtp && f.length > trunk ? new Int32Array(f.buffer, 4 * trunk, 1)[0] : 0;
+    const size = trunk + (this.w.mtp ? 1 + length + m * (r + R) + (length - m) * D : 0);
+    if (state.length !== 4 * size || !(m >= 0 && m <= length)) throw new Error(`loadState: ${state.length} bytes are not the state of ${length} tokens of this model`);
     let o = 0;
     for (let l = 0; l < L; l++) {
       this.latent[l].set(f.subarray(o, o + length * r));
       this.kpe[l].set(f.subarray(o + length * r, o + length * (r + R)));
       o += length * (r + R);
+    }
+    if (this.w.mtp) {
+      const ids = new Int32Array(f.buffer, 4 * (o + 1), length);
+      this.checkIds('loadState', ids);
+      o += 1 + length;
+      this.latent[L].set(f.subarray(o, o + m * r));
+      this.kpe[L].set(f.subarray(o + m * r, o + m * (r + R)));
+      o += m * (r + R);
+      this.tokens.push(...ids);
+      for (let t = 0; t < length - m; t++) this.pendingHidden.push(f.slice(o + t * D, o + (t + 1) * D));
+      this.mtpRows = m;
     }
     this.length = length;
   }
@@ -211,6 +330,13 @@ export class DeepseekV3Sequence implements Sequence {
     this.onFree();
   }
 
+  private checkIds(what: string, ids: ArrayLike<number>): void {
+    for (let i = 0; i < ids.length; i++) {
+      const t = ids[i];
+      if (!(Number.isInteger(t) && t >= 0 && t < this.c.vocab)) throw new Error(`${what}: token id ${t} is outside the vocabulary (0 … ${this.c.vocab - 1})`);
+    }
+  }
+
   private quant(role: 'linear' | 'parallel'): ((x: Float32Array) => void) | undefined {
     if (!this.model.numerics.fp8Gemm) return undefined;
     // The reference passes the config's scale_fmt from plain Linear layers only (its
@@ -218,44 +344,77 @@ export class DeepseekV3Sequence implements Sequence {
     return role === 'linear' && this.c.ue8m0 ? (x) => qatFp8(x, 128) : (x) => qatFp8AmaxScale(x, 128);
   }
 
-  private async layers(ids: readonly number[]): Promise<Float32Array> {
-    const be = this.model.backend, c = this.c, D = c.dim, n = ids.length;
-    const e = be.alloc('f32', [n, D], 'embedding rows');
-    let h: Float32Array;
+  private async embed(table: Tensor, ids: readonly number[]): Promise<Float32Array> {
+    const be = this.model.backend;
+    const e = be.alloc('f32', [ids.length, this.c.dim], 'embedding rows');
     try {
-      be.embedding(this.w.embed, ids, e);
-      h = await be.download(e);
+      be.embedding(table, ids, e);
+      return await be.download(e);
     } finally {
       be.free(e);
     }
+  }
+
+  /** `ids` at positions start … start+n−1 through every main layer: the final hidden states [n, D]. */
+  private async trunk(ids: readonly number[], start: number): Promise<Float32Array> {
+    let h = await this.embed(this.w.embed, ids);
     this.probe?.tap?.('embed', h);
-    for (let l = 0; l < c.layers; l++) {
-      const L = this.w.layers[l], tap = (what: string, d: Float32Array | Int32Array) => this.probe?.tap?.(`layer${l}.${what}`, d);
-      h = this.probe?.blockInput?.(`layer${l}`)?.slice() ?? h;
-      const a = await this.attention(l, L, rmsnormRows(h, D, L.attnNorm, c.eps, new Float32Array(h.length)), n);
-      tap('attn_out', a);
-      for (let i = 0; i < h.length; i++) h[i] += a[i];
-      const x = rmsnormRows(h, D, L.ffnNorm, c.eps, new Float32Array(h.length));
-      const f = L.mlp ? await this.mlp(L.mlp, x, n, 'parallel') : await this.moe(L, x, n, tap);
-      tap('ffn_out', f);
-      for (let i = 0; i < h.length; i++) h[i] += f[i];
-      tap('out', h);
-    }
-    this.length += n;
+    for (let l = 0; l < this.c.layers; l++) h = await this.block(l, this.w.layers[l], h, ids.length, start, `layer${l}`);
     return h;
   }
 
-  private async head(h: Float32Array, n: number): Promise<Float32Array> {
-    const x = rmsnormRows(h, this.c.dim, this.w.norm, this.c.eps, new Float32Array(h.length));
-    this.probe?.tap?.('head.norm_out', x);
-    return this.lin.run(this.w.head, x, n);
+  /** Decoder layer `l` (its latent cache l) over rows h [n, D] at positions start …; updates h. */
+  private async block(l: number, L: V3LayerWeights, h: Float32Array, n: number, start: number, name: string): Promise<Float32Array> {
+    const c = this.c, D = c.dim, tap = (what: string, d: Float32Array | Int32Array) => this.probe?.tap?.(`${name}.${what}`, d);
+    h = this.probe?.blockInput?.(name)?.slice() ?? h;
+    const a = await this.attention(l, L, rmsnormRows(h, D, L.attnNorm, c.eps, new Float32Array(h.length)), n, start);
+    tap('attn_out', a);
+    for (let i = 0; i < h.length; i++) h[i] += a[i];
+    const x = rmsnormRows(h, D, L.ffnNorm, c.eps, new Float32Array(h.length));
+    const f = L.mlp ? await this.mlp(L.mlp, x, n, 'parallel') : await this.moe(L, x, n, tap);
+    tap('ffn_out', f);
+    for (let i = 0; i < h.length; i++) h[i] += f[i];
+    tap('out', h);
+    return h;
+  }
+
+  private async head(h: Float32Array, n: number, norm: Float32Array, W: Tensor, name: string): Promise<Float32Array> {
+    const x = rmsnormRows(h, this.c.dim, norm, this.c.eps, new Float32Array(h.length));
+    this.probe?.tap?.(`${name}.norm_out`, x);
+    return this.lin.run(W, x, n);
+  }
+
+  /** u = W_eh · [RMSNorm(E'[next]; enorm) ; RMSNorm(h; hnorm)] for rows h [n, D]. */
+  private async mtpInput(m: V3MtpWeights, next: readonly number[], h: Float32Array): Promise<Float32Array> {
+    const D = this.c.dim, n = next.length, eps = this.c.eps;
+    const e = rmsnormRows(await this.embed(m.embed, next), D, m.enorm, eps);
+    const hn = rmsnormRows(h, D, m.hnorm, eps, new Float32Array(h.length));
+    const x = new Float32Array(n * 2 * D); // [n, 2D]: the embedding part first
+    for (let t = 0; t < n; t++) {
+      x.set(e.subarray(t * D, (t + 1) * D), 2 * t * D);
+      x.set(hn.subarray(t * D, (t + 1) * D), (2 * t + 1) * D);
+    }
+    // eh_proj is FP8 in the released checkpoints: a plain Linear there, so activations as for one.
+    return this.lin.run(m.ehProj, x, n, m.ehProj.dtype === 'f8_e4m3' ? this.quant('linear') : undefined);
+  }
+
+  /** h at position mtpLength again, from its token, with the trunk's cache rows there left as they were. */
+  private async recomputeHidden(): Promise<void> {
+    const p = this.mtpRows, r = this.c.kvLoraRank, R = this.c.ropeDim;
+    const kept = this.w.layers.map((_, l) => [this.latent[l].slice(p * r, (p + 1) * r), this.kpe[l].slice(p * R, (p + 1) * R)]);
+    const h = await this.trunk([this.tokens[p]], p);
+    kept.forEach(([c, k], l) => {
+      this.latent[l].set(c, p * r);
+      this.kpe[l].set(k, p * R);
+    });
+    this.pendingHidden.unshift(h);
+    this.rehide = false;
   }
 
   // ---- MLA (§2.2) ------------------------------------------------------------------------------
 
-  private async attention(l: number, L: V3LayerWeights, x: Float32Array, n: number): Promise<Float32Array> {
+  private async attention(l: number, L: V3LayerWeights, x: Float32Array, n: number, start: number): Promise<Float32Array> {
     const c = this.c, H = c.heads, qk = c.nopeDim + c.ropeDim, r = c.kvLoraRank, R = c.ropeDim;
-    const start = this.length;
     const q = L.wqA
       ? await this.lin.run(L.wqB, rmsnormRows(await this.lin.run(L.wqA, x, n, this.quant('linear')), c.qLoraRank, L.qNorm!, c.eps), n, this.quant('parallel'))
       : await this.lin.run(L.wqB, x, n, this.quant('parallel'));

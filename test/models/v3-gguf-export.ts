@@ -74,7 +74,7 @@ const LAYER_NAMES: readonly [RegExp, string][] = [
   [/^mlp\.gate\.weight$/, 'ffn_gate_inp.weight'],
   [/^mlp\.gate\.e_score_correction_bias$/, 'exp_probs_b.bias'],
   [/^mlp\.shared_experts\.(gate|up|down)_proj\.weight$/, 'ffn_$1_shexp.weight'],
-  // The MTP block's own tensors, as llama.cpp names NextN layers.
+  // The MTP block's own tensors, as llama.cpp names NextN layers (src/llama-arch.cpp, LLM_TENSOR_NEXTN_*).
   [/^(embed_tokens|enorm|hnorm|eh_proj)\.weight$/, 'nextn.$1.weight'],
   [/^shared_head\.(norm|head)\.weight$/, 'nextn.shared_head_$1.weight'],
 ];

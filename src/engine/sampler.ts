@@ -68,6 +68,12 @@ export function argmax(logits: ArrayLike<number>): number {
   return best;
 }
 
+/** Candidate tokens and their probabilities (summing to 1). */
+export interface TokenDistribution {
+  readonly ids: readonly number[];
+  readonly probs: readonly number[];
+}
+
 export class Sampler {
   readonly options: Required<SamplingOptions>;
   private readonly rng: Rng;
@@ -84,9 +90,17 @@ export class Sampler {
 
   /** The next token. `logits` may be modified (penalties are applied in place). */
   sample(logits: Float32Array, history: readonly number[] = []): number {
+    return this.draw(this.distribution(logits, history));
+  }
+
+  /**
+   * The distribution the next token is drawn from, after the whole chain: candidate ids and their
+   * probabilities (summing to 1). Greedy is the one-hot argmax. `logits` may be modified.
+   */
+  distribution(logits: Float32Array, history: readonly number[] = []): TokenDistribution {
     const o = this.options;
     this.applyPenalties(logits, history);
-    if (o.temperature === 0) return argmax(logits);
+    if (o.temperature === 0) return { ids: [argmax(logits)], probs: [1] };
 
     // Candidates sorted by logit, truncated by top-k first so the sort stays cheap.
     let ids = sortedIds(logits, o.topK > 0 ? Math.min(o.topK, logits.length) : logits.length);
@@ -110,17 +124,27 @@ export class Sampler {
       const firstBelow = probs.findIndex((p) => p < floor);
       const keep = firstBelow === -1 ? probs.length : Math.max(1, firstBelow);
       ids = ids.slice(0, keep);
-      probs = probs.slice(0, keep);
     }
     // Temperature rescales the surviving logits before the draw.
     probs = ids.map((id) => Math.exp((logits[id] - maxLogit) / o.temperature));
     sum = probs.reduce((a, b) => a + b, 0);
-    let r = this.rng.next() * sum;
-    for (let i = 0; i < ids.length; i++) {
-      r -= probs[i];
-      if (r < 0) return ids[i];
+    return { ids, probs: probs.map((p) => p / sum) };
+  }
+
+  /** One token drawn from `d`. */
+  draw(d: TokenDistribution): number {
+    if (d.ids.length === 1) return d.ids[0];
+    let r = this.rng.next();
+    for (let i = 0; i < d.ids.length; i++) {
+      r -= d.probs[i];
+      if (r < 0) return d.ids[i];
     }
-    return ids[ids.length - 1];
+    return d.ids[d.ids.length - 1];
+  }
+
+  /** Uniform in [0, 1) from this sampler's stream (speculative sampling's acceptance test). */
+  uniform(): number {
+    return this.rng.next();
   }
 
   private applyPenalties(logits: Float32Array, history: readonly number[]): void {
@@ -139,10 +163,20 @@ export class Sampler {
   }
 }
 
-/** Indices of the `k` largest logits, largest first (earlier index first on ties). */
+/**
+ * Indices of the `k` largest logits, largest first (earlier index first on ties). Without a top-k
+ * (k = all) the whole vocabulary would be sorted; tokens whose logit is so far below the best that
+ * their softmax share is negligible (< 2^-40 each, even counting all of them) cannot change any
+ * top-p/min-p cut or draw, so they are dropped before the sort.
+ */
 function sortedIds(logits: Float32Array, k: number): number[] {
   if (k >= logits.length) {
-    return Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a] || a - b);
+    let max = -Infinity;
+    for (const v of logits) if (v > max) max = v;
+    const floor = max - (40 * Math.LN2 + Math.log(logits.length));
+    const ids: number[] = [];
+    for (let i = 0; i < logits.length; i++) if (logits[i] >= floor) ids.push(i);
+    return ids.sort((a, b) => logits[b] - logits[a] || a - b);
   }
   // Partial selection: keep a sorted window of the best k seen so far.
   const best: number[] = [];

@@ -270,6 +270,7 @@ export function describeV3(c: V3Config, file: WeightFile, opts: LoadOptions, kin
     stateBytesPerToken: perToken,
     layers: c.layers,
     vocabSize: c.vocab,
+    mtpLayers: mtpParameters > 0 ? 1 : 0,
     details: {
       activeParameters: Math.round(parameters - expertParameters + (expertParameters * c.topK) / c.experts),
       dim: c.dim, heads: c.heads, qLoraRank: c.qLoraRank, kvLoraRank: c.kvLoraRank,

@@ -17,6 +17,8 @@ export interface ModelDescription {
   readonly stateBytesPerToken: number;
   readonly layers: number;
   readonly vocabSize: number;
+  /** MTP blocks whose drafts the sequence's `mtp()` gives (DeepSeek-V3/V4); absent or 0 for none. */
+  readonly mtpLayers?: number;
   /** Free-form architecture facts worth printing (heads, dims, rope, …). */
   readonly details: Readonly<Record<string, string | number | boolean>>;
 }
@@ -41,6 +43,16 @@ export interface Sequence {
   loadState?(state: Uint8Array, length: number): void;
   /** Releases the state's memory. */
   free(): void;
+}
+
+/**
+ * A sequence of a model with an MTP block (DeepSeek-V3/V4, spec §8.1): `mtp(next)` takes the trunk
+ * outputs of positions mtpLength … mtpLength+n−1, pairs row t with next[t] (the token at the
+ * following position) and returns the draft logits [n, vocab] for the position after that.
+ */
+export interface MtpSequence extends Sequence {
+  readonly mtpLength: number;
+  mtp(next: readonly number[]): Promise<Float32Array>;
 }
 
 /** Tokens to append to one sequence in a batched forward. */

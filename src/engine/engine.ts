@@ -11,8 +11,8 @@
  * A prefix cache (prefix-cache.ts), when given, restores the state of the longest cached prompt
  * prefix instead of recomputing it, and records prompt prefixes as they are computed.
  */
-import type { BatchItem, LanguageModel, Sequence } from '../models/model.js';
-import { Sampler, type SamplingOptions } from './sampler.js';
+import type { BatchItem, LanguageModel, MtpSequence, Sequence } from '../models/model.js';
+import { Sampler, type SamplingOptions, type TokenDistribution } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import type { FinishReason } from './generate.js';
 import type { StreamDecoder } from '../tokenizer/index.js';
@@ -65,6 +65,9 @@ export interface EngineResult {
   readonly promptTokens: number;
   /** Prompt tokens restored from the prefix cache instead of computed. */
   readonly cachedTokens: number;
+  /** MTP drafts verified and accepted (speculative decoding). */
+  readonly drafts: number;
+  readonly draftsAccepted: number;
   /** Seconds from submit to the first token, and from there to the end. */
   readonly firstTokenSeconds: number;
   readonly decodeSeconds: number;
@@ -82,6 +85,11 @@ export interface EngineOptions {
   /** Context of each sequence (default the model's default). */
   readonly contextLength?: number;
   readonly prefixCache?: PrefixStore;
+  /**
+   * Speculative decoding with the model's own MTP block (DeepSeek-V3/V4): each step verifies the
+   * draft for the token after next along with the next token (default on when the model has one).
+   */
+  readonly speculative?: boolean;
 }
 
 /** What the engine needs from a prefix cache (prefix-cache.ts implements it). */
@@ -147,6 +155,10 @@ class Job {
   cachedTokens = 0;
   /** Token sampled but not yet fed to the model. */
   pending?: number;
+  /** MTP draft for the token after `pending`, with the distribution it was drawn from. */
+  draft?: { token: number; q: TokenDistribution };
+  drafts = 0;
+  draftsAccepted = 0;
   readonly tokens: number[] = [];
   readonly history: number[];
   text = '';
@@ -186,13 +198,15 @@ export class Engine {
   private loop?: Promise<void>;
   private closed = false;
   /** Steps run and tokens computed, for metrics. */
-  readonly stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0 };
+  readonly stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0, drafts: 0, draftsAccepted: 0 };
+  private readonly speculative: boolean;
 
   constructor(readonly model: LanguageModel, private readonly opts: EngineOptions = {}) {
     this.maxSequences = opts.maxSequences ?? 16;
     this.maxQueue = opts.maxQueue ?? 64;
     this.maxStateBytes = opts.maxStateBytes ?? 4 * 2 ** 30;
     this.prefillChunk = opts.prefillChunk ?? 256;
+    this.speculative = (opts.speculative ?? true) && (model.description.mtpLayers ?? 0) > 0;
     this.contextLength = opts.contextLength ?? (model.description.details.defaultContext as number | undefined) ?? model.description.contextLength;
     for (const [k, v] of Object.entries({ maxSequences: this.maxSequences, maxQueue: this.maxQueue, prefillChunk: this.prefillChunk })) {
       if (!(Number.isInteger(v) && v >= 1)) throw new Error(`engine: ${k} must be a positive integer, got ${v}`);
@@ -272,7 +286,7 @@ export class Engine {
     const items: BatchItem[] = [], jobs: Job[] = [];
     for (const j of this.running) {
       if (!j.prefilling && j.pending !== undefined) {
-        items.push({ seq: j.seq!, tokens: [j.pending] });
+        items.push(j.draft ? { seq: j.seq!, tokens: [j.pending, j.draft.token], allLogits: true } : { seq: j.seq!, tokens: [j.pending] });
         jobs.push(j);
       }
     }
@@ -308,16 +322,63 @@ export class Engine {
         }
         if (j.prefilling) continue;
       }
-      this.sampleNext(j, logits[i]);
+      try {
+        if (j.draft) await this.verify(j, logits[i]);
+        else if (this.sampleNext(j, logits[i])) await this.propose(j);
+      } catch (err) {
+        this.fail(j, err);
+      }
     }
   }
 
-  /** Samples the next token of `j` from `logits`, emits it, and decides whether `j` goes on. */
-  private sampleNext(j: Job, logits: Float32Array): void {
-    const tok = this.model.tokenizer;
+  /**
+   * The step fed [pending, draft]: accept the draft with probability min(1, p/q) (always, when
+   * greedy and it is the argmax), then sample the token after it from the second row; on
+   * rejection sample from the residual max(0, p − q) and drop the draft from the sequence.
+   */
+  private async verify(j: Job, rows: Float32Array): Promise<void> {
+    const vocab = rows.length / 2, d = j.draft!;
+    j.draft = undefined;
+    j.drafts++;
+    this.stats.drafts++;
+    const l0 = rows.slice(0, vocab), l1 = rows.slice(vocab);
+    const p = j.sampler.distribution(l0.slice(), j.history);
+    const pd = probOf(p, d.token), qd = probOf(d.q, d.token);
+    if (pd > 0 && j.sampler.uniform() < Math.min(1, pd / qd)) {
+      j.draftsAccepted++;
+      this.stats.draftsAccepted++;
+      if (!this.emit(j, d.token, l0)) return;
+      if (this.sampleNext(j, l1)) await this.propose(j);
+      return;
+    }
+    j.seq!.truncate(j.seq!.length - 1);
+    if (this.emit(j, j.sampler.draw(residual(p, d.q)), l0)) await this.propose(j);
+  }
+
+  /** Drafts the token after `pending` with the MTP block, feeding it every trunk output it has not seen. */
+  private async propose(j: Job): Promise<void> {
+    if (!this.speculative || j.constraint || j.pending === undefined) return;
+    const seq = j.seq as MtpSequence;
+    const all = [...j.req.prompt, ...j.tokens]; // all[i] is the token at position i; pending is last
+    if (seq.mtpLength >= seq.length) return; // nothing new for the MTP block (after a rebuild)
+    const drafts = await seq.mtp(all.slice(seq.mtpLength + 1, seq.length + 1));
+    const vocab = this.model.description.vocabSize;
+    if (j.tokens.length + 1 >= j.maxTokens || seq.length + 2 > seq.capacity) return; // no room for draft + bonus
+    const q = j.sampler.distribution(drafts.slice(drafts.length - vocab), [...j.history]);
+    j.draft = { token: j.sampler.draw(q), q };
+  }
+
+  /** Samples the next token of `j` from `logits` and emits it; false when `j` has finished. */
+  private sampleNext(j: Job, logits: Float32Array): boolean {
     j.constraint?.maskLogits(logits);
-    const lp = j.req.logprobs ? logSoftmax(logits) : undefined;
-    const id = j.sampler.sample(logits, j.history);
+    const raw = j.req.logprobs ? logits.slice() : undefined;
+    return this.emit(j, j.sampler.sample(logits, j.history), raw);
+  }
+
+  /** Emits token `id` (sampled from `logits`, for logprobs) and decides whether `j` goes on. */
+  private emit(j: Job, id: number, logits?: Float32Array): boolean {
+    const tok = this.model.tokenizer;
+    const lp = j.req.logprobs && logits ? logSoftmax(logits) : undefined;
     j.firstTokenAt ||= performance.now();
     if (tok.eog.has(id) && !(j.constraint && !j.constraint.done)) return this.finish(j, 'eog');
     j.tokens.push(id);
@@ -335,9 +396,10 @@ export class Engine {
     if (j.tokens.length >= j.maxTokens) return this.finish(j, 'length');
     if (j.seq!.length + 1 > j.seq!.capacity) return this.finish(j, 'context');
     j.pending = id;
+    return true;
   }
 
-  private finish(j: Job, reason: FinishReason): void {
+  private finish(j: Job, reason: FinishReason): false {
     if (reason !== 'stop') {
       const rest = j.stops.push(j.decoder.flush()).text + j.stops.flush();
       if (rest) {
@@ -351,9 +413,11 @@ export class Engine {
     j.handle.end({
       tokens: j.tokens, text: j.text, finishReason: reason,
       promptTokens: j.req.prompt.length, cachedTokens: j.cachedTokens,
+      drafts: j.drafts, draftsAccepted: j.draftsAccepted,
       firstTokenSeconds: j.firstTokenAt ? (j.firstTokenAt - j.submittedAt) / 1000 : 0,
       decodeSeconds: j.firstTokenAt ? (now - j.firstTokenAt) / 1000 : 0,
     });
+    return false;
   }
 
   private fail(j: Job, err: unknown): void {
@@ -374,12 +438,32 @@ export class Engine {
   }
 }
 
-/** model.forwardBatch, or each item on its own for models without it. */
+/**
+ * model.forwardBatch, or each item on its own for models without it. Items with `allLogits` get
+ * every row's logits (speculative verification); those go through the sequence's own forward.
+ */
 export async function forwardBatch(model: LanguageModel, items: readonly BatchItem[]): Promise<Float32Array[]> {
-  if (model.forwardBatch) return model.forwardBatch(items);
+  if (model.forwardBatch && !items.some((it) => it.allLogits)) return model.forwardBatch(items);
   const out: Float32Array[] = [];
-  for (const it of items) out.push(await it.seq.forward(it.tokens));
+  for (const it of items) out.push(await it.seq.forward(it.tokens, { allLogits: it.allLogits }));
   return out;
+}
+
+function probOf(d: TokenDistribution, id: number): number {
+  const i = d.ids.indexOf(id);
+  return i < 0 ? 0 : d.probs[i];
+}
+
+/** The distribution ∝ max(0, p − q) that a rejected draft is replaced from. */
+function residual(p: TokenDistribution, q: TokenDistribution): TokenDistribution {
+  const ids: number[] = [], probs: number[] = [];
+  let sum = 0;
+  p.ids.forEach((id, i) => {
+    const r = Math.max(0, p.probs[i] - probOf(q, id));
+    if (r > 0) { ids.push(id); probs.push(r); sum += r; }
+  });
+  if (sum === 0) return p; // p ≤ q everywhere cannot happen for a rejection; keep p as a safe fallback
+  return { ids, probs: probs.map((r) => r / sum) };
 }
 
 function logSoftmax(logits: Float32Array): Float32Array {

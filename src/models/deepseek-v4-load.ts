@@ -102,6 +102,7 @@ function describe(c: V4Config, file: WeightFile, expected: readonly ExpectedTens
     contextLength: c.contextLength,
     layers: c.layers,
     vocabSize: c.vocab,
+    mtpLayers: c.mtpLayers,
     details: {
       activeParameters: Math.round(active),
       dim: c.dim, heads: c.heads, headDim: c.headDim, ropeDim: c.ropeDim, qLoraRank: c.qLoraRank,

@@ -59,6 +59,8 @@ export interface MtpSequence extends Sequence {
 export interface BatchItem {
   readonly seq: Sequence;
   readonly tokens: readonly number[];
+  /** Every token's logits, [n × vocab] (default: the last token's). */
+  readonly allLogits?: boolean;
 }
 
 export interface LanguageModel {

@@ -138,6 +138,14 @@ export interface Backend {
    * out[t, h] = softmax_j(scale · q[t, h] · K[j, g]) · V[j, g] over the positions j token t sees.
    */
   attention(q: Tensor, kCache: Tensor, vCache: Tensor, out: Tensor, opts: AttentionOptions): void;
+  /**
+   * DeepSeek-V4 sparse attention with sink (V4 spec §6.6), one KV head shared by all query heads:
+   * for q [n, heads·d], kv [rows, d] (each row is key and value), candidate rows [n, count]
+   * (host memory; −1 = skip) and sink [heads], all f32 but `rows`:
+   * out[t, h] = Σ_v exp(z_v)·v / (Σ_v exp(z_v) + exp(sink[h])), z_v = scale·(q[t, h]·v), over
+   * token t's candidates v; 0 where a token has none. Any count works (long HCA lists included).
+   */
+  sparseAttention(q: Tensor, kv: Tensor, rows: Int32Array, count: number, sink: Tensor, out: Tensor, scale: number): void;
   /** Per row: index of the largest value (first on ties, NaN skipped). */
   argmax(x: Tensor): Promise<Int32Array>;
   /** Per row: the k largest values and their indices. */

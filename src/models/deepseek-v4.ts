@@ -10,19 +10,21 @@
  *   MTP:   Y_j = e_proj·RMSNorm(embed(next)) + h_proj·RMSNorm(X_j);  Y = Block(Y);  head      §8
  *
  * Linear maps over stored weights (FP8 tiles, FP4 experts, BF16, F32) run on the backend's matrix
- * kernels; the per-token pieces (mixing, normalisation, compressor pooling, indexer scoring, sparse
- * attention) run here on host Float32Arrays. Two numeric switches (§10.3): `actQuant` rounds the
+ * kernels, and sparse attention (§6.6) on its sparseAttention op over KV rows kept in backend
+ * memory; the per-token pieces (mixing, normalisation, compressor pooling, indexer scoring) run
+ * here on host Float32Arrays. Two numeric switches (§10.3): `actQuant` rounds the
  * input of every FP8/FP4 product to FP8 (Q8 with 1×128 blocks), `kvQuant` keeps the model's
  * quantisation round trips inside attention (FP8 of the KV, FP4 of the indexer). Both on is the
  * official behaviour ("faithful"); both off is "noquant".
  *
  * Prefill runs each block's projections for the whole chunk at once, then walks its tokens in
  * order through the per-layer state (window ring, compressor buffers, compressed entries), exactly
- * as one-token decoding would — so prefill and decode give the same logits by construction.
+ * as one-token decoding would, and attends for all of them in one backend call — so prefill and
+ * decode give the same logits by construction.
  */
 import { type Backend, numel, type Tensor } from '../kernels/backend.js';
 import { byteSize } from '../tensor/dtype.js';
-import { hadamard, hcSplitSinkhorn, ropeTail, sparseAttentionWithSink, sqrtSoftplus } from '../kernels/deepseek-ops.js';
+import { hadamard, hcSplitSinkhorn, ropeTail, sqrtSoftplus } from '../kernels/deepseek-ops.js';
 import { ropeFreqs, yarnFreqs } from '../kernels/rope-freqs.js';
 import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -227,30 +229,83 @@ class CompressorState {
   }
 }
 
-/** One attention layer's state: window ring and compressed entries in one KV array, indexer keys. */
+/**
+ * One attention layer's state: window ring and compressed entries (rows of the sequence's KV
+ * tensor in backend memory, see SequenceKv), indexer keys and the compressors' buffers.
+ */
 class LayerState {
-  /** [W + capacity/r, headDim]: ring slot p mod W at row p mod W, compressed entry c at row W + c. */
-  readonly kv: Float32Array;
+  /** Compressed entries the layer can hold: capacity/r. */
+  readonly entries: number;
   readonly compressor?: CompressorState;
   readonly indexKeys?: Float32Array; // [capacity/4, indexHeadDim]
   readonly indexCompressor?: CompressorState;
   readonly bytes: number;
+  private readonly window: number;
 
-  constructor(c: V4Config, a: AttentionWeights, capacity: number) {
-    const entries = a.ratio ? Math.floor(capacity / a.ratio) : 0;
-    this.kv = new Float32Array((c.window + entries) * c.headDim);
+  /** `base`: the KV tensor row where this layer's W + capacity/r rows begin; `sink`: its attn_sink [H] there. */
+  constructor(c: V4Config, a: AttentionWeights, capacity: number, readonly base: number, readonly sink: Tensor) {
+    this.window = c.window;
+    this.entries = a.ratio ? Math.floor(capacity / a.ratio) : 0;
     if (a.compressor) this.compressor = new CompressorState(a.compressor);
     if (a.indexer) {
-      this.indexKeys = new Float32Array(entries * c.indexHeadDim);
+      this.indexKeys = new Float32Array(this.entries * c.indexHeadDim);
       this.indexCompressor = new CompressorState(a.indexer.compressor);
     }
-    this.bytes = 4 * (this.kv.length + (this.indexKeys?.length ?? 0) +
+    this.bytes = 4 * ((c.window + this.entries) * c.headDim + (this.indexKeys?.length ?? 0) +
       2 * ((this.compressor?.kv.length ?? 0) + (this.indexCompressor?.kv.length ?? 0)));
   }
+
+  /** KV row of window position p: its ring slot p mod W. */
+  ringRow(p: number): number { return this.base + (p % this.window); }
+
+  /** KV row of compressed entry e. */
+  entryRow(e: number): number { return this.base + this.window + e; }
 
   reset(): void {
     this.compressor?.reset();
     this.indexCompressor?.reset();
+  }
+}
+
+/**
+ * The attention KV of a sequence in backend memory: one f32 tensor [stage + Σ_l (W + capacity/r_l),
+ * headDim] with every layer's window ring and compressed entries (LayerState.base), after `stage`
+ * rows that hold the KV of the tokens being attended. A prefill chunk's tokens read each other's
+ * rows there: writing them into the ring first would overwrite slots its earlier tokens still see.
+ * Beside it, the layers' sinks [layers, H].
+ */
+class SequenceKv {
+  readonly kv: Tensor;
+  readonly stage: number;
+  readonly layers: LayerState[];
+  private readonly sinks: Tensor;
+
+  constructor(private readonly be: Backend, c: V4Config, attns: readonly AttentionWeights[], capacity: number) {
+    this.stage = Math.min(CHUNK, capacity);
+    const bases: number[] = [];
+    let rows = this.stage;
+    for (const a of attns) {
+      bases.push(rows);
+      rows += c.window + (a.ratio ? Math.floor(capacity / a.ratio) : 0);
+    }
+    this.kv = be.alloc('f32', [rows, c.headDim], 'V4 attention KV');
+    this.sinks = be.alloc('f32', [attns.length, c.heads], 'V4 attention sinks');
+    this.layers = attns.map((a, l) => {
+      const sink = be.view(this.sinks, l * c.heads, [c.heads]);
+      be.upload(sink, a.sink);
+      return new LayerState(c, a, capacity, bases[l], sink);
+    });
+  }
+
+  /** Writes `data` (whole rows) into the KV tensor from `row` on. */
+  write(row: number, data: Float32Array): void {
+    const d = this.kv.shape[1];
+    this.be.upload(this.be.view(this.kv, row * d, [data.length / d, d]), data);
+  }
+
+  free(): void {
+    this.be.free(this.kv);
+    this.be.free(this.sinks);
   }
 }
 
@@ -303,14 +358,39 @@ export class DeepseekV4Model implements LanguageModel {
   }
 }
 
+/** A backend f32 buffer reused between calls, grown (at least doubled) when a call needs more. */
+class DeviceBuffer {
+  private t?: Tensor;
+
+  constructor(private readonly be: Backend, private readonly what: string) {}
+
+  /** A view of the buffer's first numel(shape) values with `shape`. */
+  view(shape: readonly number[]): Tensor {
+    const n = numel(shape), have = this.t?.shape[0] ?? 0;
+    if (n > have) {
+      if (this.t) this.be.free(this.t);
+      this.t = this.be.alloc('f32', [Math.max(n, 2 * have)], this.what);
+    }
+    return this.be.view(this.t!, 0, shape);
+  }
+
+  free(): void {
+    if (this.t) this.be.free(this.t);
+    this.t = undefined;
+  }
+}
+
 /** Host ↔ backend linear maps through two reusable activation buffers. */
 class Linear {
-  private xT?: Tensor;
-  private yT?: Tensor;
+  private readonly xT: DeviceBuffer;
+  private readonly yT: DeviceBuffer;
   /** Weight bytes the matrix kernels have streamed (benchmarks divide by time for bandwidth). */
   weightBytes = 0;
 
-  constructor(private readonly be: Backend) {}
+  constructor(private readonly be: Backend) {
+    this.xT = new DeviceBuffer(be, 'V4 activations');
+    this.yT = new DeviceBuffer(be, 'V4 activations');
+  }
 
   /** x [n, k] → x·Wᵀ [n, rows]; `quant` rounds x to FP8 first (Q8 of §3.6, blocks of 128). */
   async run(w: Tensor, x: Float32Array, n: number, quant: boolean): Promise<Float32Array> {
@@ -321,15 +401,7 @@ class Linear {
       qatFp8(x, 128);
     }
     const be = this.be;
-    if (!this.xT || this.xT.shape[0] < n * k) {
-      if (this.xT) be.free(this.xT);
-      this.xT = be.alloc('f32', [Math.max(n * k, 2 * (this.xT?.shape[0] ?? 0))], 'V4 activations');
-    }
-    if (!this.yT || this.yT.shape[0] < n * rows) {
-      if (this.yT) be.free(this.yT);
-      this.yT = be.alloc('f32', [Math.max(n * rows, 2 * (this.yT?.shape[0] ?? 0))], 'V4 activations');
-    }
-    const xv = be.view(this.xT, 0, [n, k]), yv = be.view(this.yT, 0, [n, rows]);
+    const xv = this.xT.view([n, k]), yv = this.yT.view([n, rows]);
     be.upload(xv, x);
     if (n === 1) be.matvec(w, xv, yv);
     else be.matmul(w, xv, yv);
@@ -338,8 +410,8 @@ class Linear {
   }
 
   free(): void {
-    if (this.xT) this.be.free(this.xT);
-    if (this.yT) this.be.free(this.yT);
+    this.xT.free();
+    this.yT.free();
   }
 }
 
@@ -357,13 +429,17 @@ export class DeepseekV4Sequence implements Sequence {
   private readonly w: V4Weights;
   private readonly q: V4Numerics;
   private readonly lin: Linear;
+  private readonly kv: SequenceKv;
+  /** The chunk's queries and attention outputs [n, H·headDim] on the backend. */
+  private readonly attnQ: DeviceBuffer;
+  private readonly attnO: DeviceBuffer;
   private readonly layers: LayerState[];
   private readonly mtpLayers: LayerState[];
   /** Every token in the state, so truncate() can rebuild it. */
   private readonly tokens: number[] = [];
   /** Trunk outputs [Hc·D] of positions mtpLength … length−1, waiting for the MTP block. */
   private pendingHidden: Float32Array[] = [];
-  private mtpLength = 0;
+  private mtpRows = 0;
   /** Tokens to replay before the next forward (after truncate). */
   private replay = 0;
   private freed = false;
@@ -374,13 +450,21 @@ export class DeepseekV4Sequence implements Sequence {
     this.c = model.config;
     this.w = model.weights;
     this.q = model.numerics;
-    this.lin = new Linear(model.backend);
-    this.layers = this.w.blocks.map((b) => new LayerState(this.c, b.attn, capacity));
-    this.mtpLayers = this.w.mtp.map((m) => new LayerState(this.c, m.block.attn, capacity));
+    const be = model.backend;
+    this.lin = new Linear(be);
+    this.attnQ = new DeviceBuffer(be, 'V4 attention queries');
+    this.attnO = new DeviceBuffer(be, 'V4 attention outputs');
+    const blocks = this.w.blocks.length;
+    this.kv = new SequenceKv(be, this.c, [...this.w.blocks, ...this.w.mtp.map((m) => m.block)].map((b) => b.attn), capacity);
+    this.layers = this.kv.layers.slice(0, blocks);
+    this.mtpLayers = this.kv.layers.slice(blocks);
   }
 
   /** Weight bytes read by the matrix products so far (embedding rows not counted). */
   get weightBytesRead(): number { return this.lin.weightBytes; }
+
+  /** Rows the MTP block has taken: the next mtp() row pairs the trunk output at mtpLength with the token after it. */
+  get mtpLength(): number { return this.mtpRows; }
 
   /** Bytes of inference state this sequence holds. */
   get stateBytes(): number {
@@ -436,8 +520,8 @@ export class DeepseekV4Sequence implements Sequence {
         for (let i = 0; i < D; i++) Y[o + i] = eProj[t * D + i] + hProj[o + i];
       }
     }
-    const out = await this.block(m.block, this.mtpLayers[0], Y, next, this.mtpLength);
-    this.mtpLength += n;
+    const out = await this.block(m.block, this.mtpLayers[0], Y, next, this.mtpRows);
+    this.mtpRows += n;
     return this.head(out, n, m.head);
   }
 
@@ -449,12 +533,17 @@ export class DeepseekV4Sequence implements Sequence {
     this.length = n;
     this.replay = n;
     this.resetState();
+    // The MTP block restarts after the kept tokens (its window is rebuilt from there on).
+    this.mtpRows = n;
   }
 
   free(): void {
     if (this.freed) return;
     this.freed = true;
     this.lin.free();
+    this.kv.free();
+    this.attnQ.free();
+    this.attnO.free();
     this.onFree();
   }
 
@@ -463,7 +552,7 @@ export class DeepseekV4Sequence implements Sequence {
   private resetState(): void {
     for (const l of [...this.layers, ...this.mtpLayers]) l.reset();
     this.pendingHidden = [];
-    this.mtpLength = 0;
+    this.mtpRows = 0;
   }
 
   private async rebuild(): Promise<void> {
@@ -473,7 +562,7 @@ export class DeepseekV4Sequence implements Sequence {
     this.resetState();
     for (let i = 0; i < kept.length; i += CHUNK) await this.trunk(kept.slice(i, i + CHUNK));
     this.pendingHidden = [];
-    this.mtpLength = this.length;
+    this.mtpRows = this.length;
   }
 
   private async embed(ids: readonly number[]): Promise<Float32Array> {
@@ -588,7 +677,7 @@ export class DeepseekV4Sequence implements Sequence {
 
   private async attention(B: BlockWeights, S: LayerState, x: Float32Array, n: number, start: number,
     tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
-    const c = this.c, A = B.attn, H = c.heads, Dh = c.headDim, R = c.ropeDim, W = c.window;
+    const c = this.c, A = B.attn, H = c.heads, Dh = c.headDim, R = c.ropeDim;
     const aq = this.q.actQuant, kq = this.q.kvQuant;
 
     // §6.2 per-token projections
@@ -618,14 +707,12 @@ export class DeepseekV4Sequence implements Sequence {
       idx = { q: qi, w, comp: await this.compressorInputs(A.indexer.compressor, x, n, start) };
     }
 
-    const o = new Float32Array(n * H * Dh);
-    const rows = new Int32Array(W + (A.ratio ? Math.floor(this.capacity / A.ratio) : 0));
+    // Per token in order: the compressors' new entries, then the compressed entries it sees (§6.3).
+    const seen: number[][] = [];
     const topk = idx ? new Int32Array(n * c.indexTopk).fill(-1) : undefined;
     const entry = new Float32Array(Dh), ientry = new Float32Array(c.indexHeadDim);
-    const scale = 1 / Math.sqrt(Dh);
     for (let t = 0; t < n; t++) {
       const p = start + t;
-      S.kv.set(kv.subarray(t * Dh, (t + 1) * Dh), (p % W) * Dh);
       if (idx && S.indexCompressor) {
         const d2 = 2 * c.indexHeadDim;
         const k = S.indexCompressor.push(p, idx.comp.a.subarray(t * d2, (t + 1) * d2), idx.comp.g.subarray(t * d2, (t + 1) * d2), ientry);
@@ -634,27 +721,22 @@ export class DeepseekV4Sequence implements Sequence {
       if (comp && S.compressor) {
         const cw = (A.compressor!.overlap ? 2 : 1) * Dh;
         const k = S.compressor.push(p, comp.a.subarray(t * cw, (t + 1) * cw), comp.g.subarray(t * cw, (t + 1) * cw), entry);
-        if (k) S.kv.set(this.finishKey(A, k, p), (W + Math.floor(p / A.ratio)) * Dh);
+        if (k) this.kv.write(S.entryRow(Math.floor(p / A.ratio)), this.finishKey(A, k, p));
       }
-      // §6.3 candidates: the window, then the visible (CSA: selected) compressed entries.
-      let count = 0;
-      for (let s = Math.max(0, p - W + 1); s <= p; s++) rows[count++] = s % W;
-      if (A.ratio) {
-        const visible = Math.floor((p + 1) / A.ratio);
-        if (idx) {
-          const chosen = this.indexerSelect(S, idx.q, idx.w, t, visible);
-          for (let i = 0; i < chosen.length; i++) {
-            rows[count++] = W + chosen[i];
-            topk![t * c.indexTopk + i] = n + chosen[i];
-          }
-        } else {
-          for (let e = 0; e < visible; e++) rows[count++] = W + e;
-        }
+      // Visible compressed entries: the indexer's choice on CSA layers, all of them on HCA layers.
+      const visible = A.ratio ? Math.floor((p + 1) / A.ratio) : 0;
+      if (idx) {
+        const chosen = this.indexerSelect(S, idx.q, idx.w, t, visible);
+        chosen.forEach((e, i) => { topk![t * c.indexTopk + i] = n + e; });
+        seen.push(chosen);
+      } else {
+        seen.push(Array.from({ length: visible }, (_, e) => e));
       }
-      sparseAttentionWithSink(q, t * H * Dh, H, Dh, S.kv, rows, count, A.sink, scale, o, t * H * Dh);
-      ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, p, true);
     }
     if (topk) tap('indexer_topk', topk);
+
+    const o = await this.sparseAttention(S, q, kv, seen, n, start);
+    for (let t = 0; t < n; t++) ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, start + t, true); // o_h ← RoPE⁻¹(o_h, p)
 
     // §6.7 grouped low-rank output: group g's heads → its Ro slice, then wo_b.
     const G = c.oGroups, Ro = c.oLoraRank, gw = (H / G) * Dh;
@@ -675,6 +757,40 @@ export class DeepseekV4Sequence implements Sequence {
       }
     }
     return this.lin.run(A.woB, z, n, aq);
+  }
+
+  /**
+   * §6.6 on the backend for the chunk's tokens: token t at position p = start + t attends to the
+   * window positions max(0, p − W + 1) … p, then its compressed entries seen[t]. The tokens go in
+   * groups of up to `stage`: a group's KV rows are staged, its earlier positions read from the
+   * ring, and the ring takes the group's last W rows afterwards. Returns o [n, H·headDim].
+   */
+  private async sparseAttention(S: LayerState, q: Float32Array, kv: Float32Array,
+    seen: readonly (readonly number[])[], n: number, start: number): Promise<Float32Array> {
+    const be = this.model.backend, c = this.c, HD = c.heads * c.headDim, Dh = c.headDim, W = c.window;
+    const scale = 1 / Math.sqrt(Dh);
+    const windowOf = (p: number) => Math.min(W, p + 1);
+    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
+    be.upload(qT, q);
+    for (let a = 0; a < n; a += this.kv.stage) {
+      const b = Math.min(n, a + this.kv.stage), first = start + a; // tokens a … b−1, positions first …
+      this.kv.write(0, kv.subarray(a * Dh, b * Dh)); // position s ≥ first is staged at row s − first
+      let count = 0;
+      for (let t = a; t < b; t++) count = Math.max(count, windowOf(start + t) + seen[t].length);
+      const rows = new Int32Array((b - a) * count).fill(-1); // [b − a, count], −1 pads
+      for (let t = a; t < b; t++) {
+        const p = start + t;
+        let i = (t - a) * count;
+        for (let s = p - windowOf(p) + 1; s <= p; s++) rows[i++] = s >= first ? s - first : S.ringRow(s);
+        for (const e of seen[t]) rows[i++] = S.entryRow(e);
+      }
+      be.sparseAttention(be.view(qT, a * HD, [b - a, HD]), this.kv.kv, rows, count, S.sink, be.view(oT, a * HD, [b - a, HD]), scale);
+      // The ring keeps the last W positions.
+      for (let p = Math.max(first, start + b - W); p < start + b; p++) {
+        this.kv.write(S.ringRow(p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
+      }
+    }
+    return be.download(oT);
   }
 
   /** The compressor's per-token values a = wkv·x and logits g = wgate·x + ape[p mod r]. */

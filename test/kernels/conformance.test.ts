@@ -15,6 +15,7 @@ import { CpuBackend, type CpuTensor } from '../../src/kernels/cpu/cpu-backend.js
 import { ACT_QUANTIZERS } from '../../src/kernels/cpu/kernels-quant.js';
 import { type ActQuantizer, MATRIX_KERNELS, type MatrixKernel } from '../../src/kernels/cpu/registry.js';
 import * as twin from '../../src/kernels/cpu/twin/ops.js';
+import * as twinSparse from '../../src/kernels/cpu/twin/sparse_attention.js';
 import { dequantize, quantize } from '../../src/tensor/dequantize.js';
 import { dequantizeRow } from '../../src/tensor/quant-gguf.js';
 import { dtypeInfo, formatName } from '../../src/tensor/dtype.js';
@@ -213,6 +214,27 @@ const OPS: Record<string, (be: CpuBackend, n: number, d: number, seed: number) =
       be.embedding(table, ids, y);
       twin[`embed_${dtype}`](be.heap.buffer, table.ptr, idt.ptr, yt.ptr, d, 0, n);
       return { fast: be.f32(y).slice(), slow: be.f32(yt).slice(), tol: 0 };
+    });
+  },
+  sparseAttention(be, n, d, seed) {
+    const r = rng(seed);
+    // [heads, count, kv rows]: a few candidates, more than the rows (repeats), none at all; heads
+    // one at a time, in fours (the kernel's group), and in fours with one left over.
+    return ([[1, 5, 9], [4, 40, 23], [5, 12, 30], [3, 0, 4]] as const).map(([heads, count, kvRows]) => {
+      const q = tensorOf(be, [n, heads * d], randomF32(n * heads * d, seed, 1)) as CpuTensor;
+      const kv = tensorOf(be, [kvRows, d], randomF32(kvRows * d, seed + 1, 1)) as CpuTensor;
+      const sink = tensorOf(be, [heads], randomF32(heads, seed + 2, 2)) as CpuTensor;
+      // About one candidate in five skipped (−1), and every candidate of the last token when n > 1.
+      const rows = Int32Array.from({ length: n * count }, (_, i) => (n > 1 && i >= (n - 1) * count) || r() < 0.2 ? -1 : Math.floor(r() * kvRows));
+      const rt = be.alloc('i32', [n, count]) as CpuTensor;
+      be.upload(rt, rows);
+      const y = be.alloc('f32', [n, heads * d]), yt = be.alloc('f32', [n, heads * d]) as CpuTensor;
+      const scale = 1 / Math.sqrt(d);
+      be.sparseAttention(q, kv, rows, count, sink, y, scale);
+      twinSparse.sparse_attention_f32(be.heap.buffer, q.ptr, kv.ptr, rt.ptr, count, sink.ptr, yt.ptr, heads, d, scale, 0, n * heads);
+      const slow = be.f32(yt).slice();
+      // Weighted means of kv rows (|v| ≤ 1): f32 rounding of the dots, exponentials and sums.
+      return { fast: be.f32(y).slice(), slow, tol: 4e-6 };
     });
   },
   rowsum(be, n, d, seed) {

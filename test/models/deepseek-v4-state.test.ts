@@ -26,7 +26,10 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 describe('DeepSeek-V4 decode state', () => {
   let model: DeepseekV4Model;
-  before(async () => { model = await loadModel(FIXTURE, { threads: 1 }) as DeepseekV4Model; });
+  // noquant: with the FP8/FP4 round trips on, prefill and decode sum in different orders and an
+  // input within an ulp of a rounding midpoint can round either way (spec §10.6) — a legitimate
+  // difference that cascades. Without them the two must agree to float noise.
+  before(async () => { model = await loadModel(FIXTURE, { threads: 1, actQuant: false, kvQuant: false }) as DeepseekV4Model; });
   after(async () => { await model.close(); });
 
   // Window 16, ratios 4 (indexer top-4) and 16: 90 tokens complete 22 CSA blocks (the indexer
@@ -34,7 +37,7 @@ describe('DeepSeek-V4 decode state', () => {
   const rand = seededRandom(4);
   const tokens = Array.from({ length: 90 }, () => 2 + Math.floor(rand() * 500));
 
-  it('prefill, then one token at a time, equals one prefill of the whole sequence (faithful)', async () => {
+  it('prefill, then one token at a time, equals one prefill of the whole sequence', async () => {
     const full = model.newSequence();
     const want = await full.forward(tokens, { allLogits: true });
     full.free();

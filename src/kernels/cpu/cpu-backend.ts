@@ -461,6 +461,34 @@ export class CpuBackend implements Backend {
       n * heads, 1, work >= this.minOpElements ? this.threads : 1);
   }
 
+  sparseAttention(qt: Tensor, kvt: Tensor, rows: Int32Array, count: number, sinkt: Tensor, outt: Tensor, scale: number): void {
+    const kv = this.t(kvt, 'sparseAttention: kv');
+    if (kv.dtype !== 'f32' || kv.shape.length !== 2 || kv.shape[1] === 0) {
+      throw new Error(`sparseAttention: kv must be f32 [rows, d], got ${kv.dtype} [${kv.shape.join(', ')}]`);
+    }
+    const [kvRows, d] = kv.shape;
+    const sink = this.t(sinkt, 'sparseAttention: sink');
+    const heads = numel(sink.shape);
+    if (sink.dtype !== 'f32' || heads === 0) throw new Error(`sparseAttention: sink must be f32 [heads], got ${sink.dtype} [${sink.shape.join(', ')}]`);
+    const q = this.t(qt, 'sparseAttention: q');
+    if (q.dtype !== 'f32' || numel(q.shape) % (heads * d) !== 0) {
+      throw new Error(`sparseAttention: q must be f32 [n, ${heads}·${d}], got ${q.dtype} [${q.shape.join(', ')}]`);
+    }
+    const n = numel(q.shape) / (heads * d);
+    const out = this.f32Tensor('sparseAttention: out', outt, n * heads * d);
+    if (!Number.isInteger(count) || count < 0) throw new Error(`sparseAttention: count ${count} must be a non-negative integer`);
+    if (rows.length !== n * count) throw new Error(`sparseAttention: ${rows.length} candidate rows for ${n} tokens × ${count}`);
+    for (let i = 0; i < rows.length; i++) {
+      if (rows[i] < -1 || rows[i] >= kvRows) throw new Error(`sparseAttention: candidate row ${rows[i]} is outside kv's ${kvRows} rows (−1 skips)`);
+    }
+    const rp = this.scratch(rows.byteLength);
+    new Int32Array(this.heap.buffer, rp, rows.length).set(rows);
+    // Work ≈ candidates × d per (token, head) row; chunks of whole fours of heads (the kernel's group).
+    const work = n * heads * count * d;
+    this.pool.run('sparse_attention_f32', [q.ptr, kv.ptr, rp, count, sink.ptr, out.ptr, heads, d, scale],
+      n * heads, 4, work >= this.minOpElements ? this.threads : 1);
+  }
+
   async argmax(xt: Tensor): Promise<Int32Array> {
     const x = this.rowsOf('argmax: x', xt);
     if (x.d === 0) throw new Error('argmax: rows are empty');

@@ -6,7 +6,7 @@
 // pass over the weights from memory serves every token.
 
 import { scratchBytes, scratchPtr } from './scratch';
-import { bf16, bf16hi, bf16lo, f16, f16_raw, f16hi, f16hi_raw, f16lo, f16lo_raw, f16scale4, fma, hsum, pow2f } from './simd';
+import { bf16, bf16hi, bf16lo, f16, f16_raw, f16hi, f16lo, f16scale4, fma, hsum, pow2f } from './simd';
 
 /** Bytes of weight rows a matmul keeps in cache while the tokens pass over them. */
 const MATMUL_BLOCK_BYTES: i32 = 256 * 1024;
@@ -80,25 +80,37 @@ export function matvec_f32(w: usize, scale: usize, x: usize, y: usize, k: i32, r
   for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotF32(w + <usize>r * rb, x, k));
 }
 
-/** As dotF16 for raw f16 bits (the half · 2^-112) against x' = x · 2^(112−e): no rescaling per weight. */
+// The f16 matvec widens without shuffles: in 32-bit lanes of half pairs, the high half shifted
+// right (arithmetic) by 3 and masked is its raw f32 (the half · 2^−112, sign, exponent and mantissa
+// in place), and so is the low half shifted up by 16 first. The lanes' f32 then hold elements
+// {0,2,4,6} and {1,3,5,7} of each 8, and x is staged in that order.
+const F16_RAW = memory.data<u32>([0x8FFFE000, 0x8FFFE000, 0x8FFFE000, 0x8FFFE000], 16);
+@inline function f16evens(v: v128, m: v128): v128 { return v128.and(i32x4.shr_s(i32x4.shl(v, 16), 3), m); }
+@inline function f16odds(v: v128, m: v128): v128 { return v128.and(i32x4.shr_s(v, 3), m); }
+
+/**
+ * As dotF16 for raw f16 bits against x' = x · 2^(112−e) staged per 8 as elements {0,2,4,6},
+ * {1,3,5,7} (the last k % 8 as they are): no rescaling per weight. Eight accumulators: four would
+ * leave the loop waiting on the fused multiply-adds' latency.
+ */
 @inline function dotF16Raw(w: usize, x: usize, k: i32): f32 {
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  const end16 = w + (<usize>(k & ~15) << 1);
-  while (w < end16) {
-    const v0 = v128.load(w), v1 = v128.load(w, 16);
-    a0 = fma(a0, f16lo_raw(v0), v128.load(x));
-    a1 = fma(a1, f16hi_raw(v0), v128.load(x, 16));
-    a2 = fma(a2, f16lo_raw(v1), v128.load(x, 32));
-    a3 = fma(a3, f16hi_raw(v1), v128.load(x, 48));
-    w += 32; x += 64;
+  const m = v128.load(F16_RAW);
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+  const end32 = w + (<usize>(k & ~31) << 1), end8 = w + (<usize>(k & ~7) << 1);
+  while (w < end32) {
+    const v0 = v128.load(w), v1 = v128.load(w, 16), v2 = v128.load(w, 32), v3 = v128.load(w, 48);
+    a0 = fma(a0, f16evens(v0, m), v128.load(x)); a1 = fma(a1, f16odds(v0, m), v128.load(x, 16));
+    a2 = fma(a2, f16evens(v1, m), v128.load(x, 32)); a3 = fma(a3, f16odds(v1, m), v128.load(x, 48));
+    a4 = fma(a4, f16evens(v2, m), v128.load(x, 64)); a5 = fma(a5, f16odds(v2, m), v128.load(x, 80));
+    a6 = fma(a6, f16evens(v3, m), v128.load(x, 96)); a7 = fma(a7, f16odds(v3, m), v128.load(x, 112));
+    w += 64; x += 128;
   }
-  if (k & 8) {
+  while (w < end8) {
     const v0 = v128.load(w);
-    a0 = fma(a0, f16lo_raw(v0), v128.load(x));
-    a1 = fma(a1, f16hi_raw(v0), v128.load(x, 16));
+    a0 = fma(a0, f16evens(v0, m), v128.load(x)); a1 = fma(a1, f16odds(v0, m), v128.load(x, 16));
     w += 16; x += 32;
   }
-  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  let s = hsum(f32x4.add(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)), f32x4.add(f32x4.add(a4, a5), f32x4.add(a6, a7))));
   for (let j = k & 7; j > 0; j--) { s += f16_raw(load<u16>(w)) * load<f32>(x); w += 2; x += 4; }
   return s;
 }
@@ -118,8 +130,8 @@ export function matvec_f32(w: usize, scale: usize, x: usize, y: usize, k: i32, r
   return max(0, (bits >>> 23) - 142);
 }
 
-// With room in this thread's scratch, x is rescaled once per call so the inner loop skips the
-// per-weight multiply by 2^112 (a quarter fewer operations: f16 widening is what bounds this kernel).
+// With room in this thread's scratch, x is rescaled (and reordered, see dotF16Raw) once per call so
+// the inner loop skips the per-weight multiply by 2^112 (f16 widening is what bounds this kernel).
 export function matvec_f16(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
   const rb = <usize>k << 1;
   if (<usize>k << 2 > scratchBytes) {
@@ -130,7 +142,11 @@ export function matvec_f16(w: usize, scale: usize, x: usize, y: usize, k: i32, r
   const up = pow2f(112 - e), down = pow2f(e);
   const xs = scratchPtr, vup = f32x4.splat(up);
   let j = 0;
-  for (; j + 4 <= k; j += 4) v128.store(xs + (<usize>j << 2), f32x4.mul(v128.load(x + (<usize>j << 2)), vup));
+  for (; j + 8 <= k; j += 8) {
+    const o = <usize>j << 2, v0 = v128.load(x + o), v1 = v128.load(x + o, 16);
+    v128.store(xs + o, f32x4.mul(v128.shuffle<f32>(v0, v1, 0, 2, 4, 6), vup));
+    v128.store(xs + o, f32x4.mul(v128.shuffle<f32>(v0, v1, 1, 3, 5, 7), vup), 16);
+  }
   for (; j < k; j++) store<f32>(xs + (<usize>j << 2), load<f32>(x + (<usize>j << 2)) * up);
   for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotF16Raw(w + <usize>r * rb, xs, k) * down);
 }

@@ -21,3 +21,4 @@ export * from './quant_fp8';
 export * from './quant_fp4';
 export * from './quant_fp4_i8';
 export * from './attention';
+export * from './sparse_attention';

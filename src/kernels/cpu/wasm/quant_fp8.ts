@@ -9,16 +9,16 @@
 // percent of such codes halves the speed. Real weights have few — below 2^−6 of their tile's
 // scale — so they are not special-cased.)
 //
-// The 2^120 is not multiplied into every weight: matvec multiplies the activations by 2^a instead
-// (once per call, with the transpose below), a = min(120, 126 − exponent of max|x|) so x·2^a stays finite,
-// and folds 2^(120−a) into the tile scale; products equal e4m3·x·2^(a−120). Matmul runs one row
-// against four tokens at a time, each 16-byte piece decoded once for the four (in element order,
-// 2^120 and the tile scale multiplied in).
-import { TOP_HALVES, acc16, hsum4f, hsumf, madd, matvecRows } from './quant_common';
+// The 2^120 is not multiplied into every weight: matvec folds it, with the tile scales, into the
+// activations it stages (below). Matmul runs one row against four tokens at a time, each 16-byte
+// piece decoded once for the four (in element order, 2^120 and the tile scale multiplied in).
+import { acc16, hsum4f, hsumf, madd, matvecRows } from './quant_common';
 import { scratchBytes, scratchPtr } from './scratch';
 
 /** 16-bit lanes 0x87F0: sign, exponent and mantissa of an E4M3 top half. */
 const MASK = memory.data<u16>([0x87F0, 0x87F0, 0x87F0, 0x87F0, 0x87F0, 0x87F0, 0x87F0, 0x87F0], 16);
+/** i32 lanes 0x87F00000: the same for the top half of an f32 lane, its low half cleared. */
+const MASK_HI = memory.data<u32>([0x87F00000, 0x87F00000, 0x87F00000, 0x87F00000], 16);
 const TWO_120: f32 = reinterpret<f32>(0x7B800000);
 
 /** f32 of one E4M3 byte times 2^−120 (the scalar form of the above). */
@@ -26,132 +26,185 @@ const TWO_120: f32 = reinterpret<f32>(0x7B800000);
   return reinterpret<f32>((<i32><i8>b << 20) & <i32>0x87F00000);
 }
 
-/** a = min(120, 126 − ⌊log2 max|x|⌋) over the k floats at x: x · 2^a stays below 2^127. */
-@inline function preScale(x: usize, k: i32): i32 {
-  let m = f32x4.splat(0);
-  const end = x + (<usize>(k & ~3) << 2);
-  for (let p = x; p < end; p += 16) m = f32x4.max(m, f32x4.abs(v128.load(p)));
-  let amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
-  for (let p = end; p < end + (<usize>(k & 3) << 2); p += 4) amax = max(amax, abs(load<f32>(p)));
-  return min(120, 253 - <i32>(reinterpret<u32>(amax) >> 23));
-}
-
-/** 2^e as f32, e in the normal range. */
-@inline function pow2(e: i32): f32 { return reinterpret<f32>((e + 127) << 23); }
-
-/** Scale of tile (tr, tc): the E8M0 byte's power of two or the f32, times 2^post. */
-@inline function tileScale(scale: usize, f32scale: bool, tr: i32, tc: i32, tiles: i32, post: i32): f32 {
+/** Scale of tile (tr, tc): the E8M0 byte's power of two or the f32. */
+@inline function tileScale(scale: usize, f32scale: bool, tr: i32, tc: i32, tiles: i32): f32 {
   const i = <usize>(tr * tiles + tc);
-  if (f32scale) return load<f32>(scale + (i << 2)) * pow2(post);
-  return <f32>reinterpret<f64>(<u64>(<i32>load<u8>(scale + i) + 896 + post) << 52);
+  if (f32scale) return load<f32>(scale + (i << 2));
+  return <f32>reinterpret<f64>(<u64>(<i32>load<u8>(scale + i) + 896) << 52);
 }
 
-// Matvec decodes without shuffles: in 16-bit lanes the even bytes (shifted up by 8) and the odd
-// bytes (already on top) each give 8 top halves; an f32 lane's top half is either its own low 16
-// bits shifted up (<< 16) or its high 16 bits kept (& 0xFFFF0000). The four f32x4 of 16 bytes then
-// hold elements {0,4,8,12}, {2,6,10,14}, {1,5,9,13}, {3,7,11,15}, and the activations are
-// transposed to match once per call into this thread's scratch (or, where x does not fit there,
-// once per step, shared by the four rows).
+// ---- matvec: tile row by tile row, the tile scales folded into the activations -------------------
+//
+// The rows of a 128-row tile share each column tile's scale, so matvec runs tile row by tile row and
+// stages x'_j = x_j · s(tr, tc) · 2^a once per tile row (exact for E8M0 scales; for f32 ones, one
+// rounding of x · s): the inner loop is then only decode and fused multiply-adds along the row, y =
+// 2^(120−a) · Σ_j raw(w_j) · x'_j, with a = min(120, 126 − B) and B a bound on log2 max|x_j · s|
+// over the tile row, so x' stays finite.
+//
+// The decode needs no shuffles: in 16-bit lanes the even bytes (shifted up by 8) and the odd bytes
+// (already on top), shifted right (arithmetic) by 4, hold 8 top halves each; masked with MASK_HI an
+// f32 lane keeps its high half's, and shifted up by 16 first, its low half's. The four f32x4 of 16
+// bytes then hold elements {0,4,8,12}, {2,6,10,14}, {1,5,9,13}, {3,7,11,15}: x' is staged in that
+// order in this thread's scratch (where it does not fit, each step makes its 16 columns itself,
+// shared by the four rows). 13 operations per 16 weights: the bound of this kernel on 128-bit SIMD.
 
-/** acc + Σ of 16 E4M3 weights (· 2^−120) times the transposed activations xa (elements 0,4,8,12), xb, xc, xd. */
-@inline function dot16(acc: v128, b: v128, xa: v128, xb: v128, xc: v128, xd: v128, m: v128, top: v128): v128 {
-  const ev = v128.and(i16x8.shr_s(i16x8.shl(b, 8), 4), m), od = v128.and(i16x8.shr_s(b, 4), m);
-  return f32x4.add(acc, madd(i32x4.shl(ev, 16), xa, madd(v128.and(ev, top), xb,
-    madd(i32x4.shl(od, 16), xc, f32x4.mul(v128.and(od, top), xd)))));
+/** 2^e as f32 for −149 ≤ e ≤ 127 (subnormal below −126), exact. */
+@inline function pow2any(e: i32): f32 { return <f32>reinterpret<f64>(<u64>(e + 1023) << 52); }
+/** v · 2^e, exact while the result is a normal f32, for |e| ≤ 252: two steps keep each factor an f32. */
+@inline function scalePow2(v: v128, e: i32): v128 {
+  return f32x4.mul(f32x4.mul(v, f32x4.splat(pow2any(e >> 1))), f32x4.splat(pow2any(e - (e >> 1))));
 }
 
-/** 16 activations at xp as four f32x4 of elements {0,4,8,12}, {2,6,10,14}, {1,5,9,13}, {3,7,11,15}, times xs, stored at out. */
-@inline function transpose16(xp: usize, xs: v128, out: usize): void {
-  const v0 = v128.load(xp), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
-  const t0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), t1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-  const t2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), t3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-  v128.store(out, f32x4.mul(v128.shuffle<f32>(t0, t1, 0, 1, 4, 5), xs));
-  v128.store(out, f32x4.mul(v128.shuffle<f32>(t2, t3, 0, 1, 4, 5), xs), 16);
-  v128.store(out, f32x4.mul(v128.shuffle<f32>(t0, t1, 2, 3, 6, 7), xs), 32);
-  v128.store(out, f32x4.mul(v128.shuffle<f32>(t2, t3, 2, 3, 6, 7), xs), 48);
+/** ⌊log2 |v|⌋ + 1, an upper bound of log2 |v| (−126 for zero and subnormals). */
+@inline function log2Bound(v: f32): i32 { return max(1, <i32>(reinterpret<u32>(v) >> 23 & 0xFF)) - 126; }
+
+/** Bound on log2 max|x_j| over columns [c, end). */
+@inline function xBound(x: usize, c: i32, end: i32): i32 {
+  let m = f32x4.splat(0);
+  let j = c;
+  for (; j + 4 <= end; j += 4) m = f32x4.max(m, f32x4.abs(v128.load(x + (<usize>j << 2))));
+  let amax = max(max(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1)), max(f32x4.extract_lane(m, 2), f32x4.extract_lane(m, 3)));
+  for (; j < end; j++) amax = max(amax, abs(load<f32>(x + (<usize>j << 2))));
+  return log2Bound(amax);
+}
+
+/** Bound on log2 of the scale of tile i. */
+@inline function scaleBound(f32scale: bool, scale: usize, i: usize): i32 {
+  return f32scale ? log2Bound(abs(load<f32>(scale + (i << 2)))) : <i32>load<u8>(scale + i) - 126;
 }
 
 /**
- * Rows r0..r3 against x. `staged`: xt holds x·2^a transposed (transpose16) for every whole 16
- * columns, made once per call in this thread's scratch; else (x does not fit there) each step
- * transposes its 16 columns itself.
+ * The exponent a of tile row tr; the column tiles' x bounds are read from xb (i32 each), or
+ * worked out from x where xb is 0.
  */
-@inline function dot4Fp8(f32scale: bool, staged: bool, w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32, xt: usize): v128 {
-  const rb = <usize>k, tiles = (k + 127) >> 7;
-  const w0 = w + <usize>r0 * rb, w1 = w + <usize>r1 * rb, w2 = w + <usize>r2 * rb, w3 = w + <usize>r3 * rb;
-  const xs = f32x4.splat(pow2(a)), m = v128.load(MASK), top = v128.load(TOP_HALVES);
-  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
-  let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
-  for (let c = 0; c < k; c += 128) {
-    const tc = c >> 7, end = min(k, c + 128);
-    let p0 = f32x4.splat(0), p1 = p0, p2 = p0, p3 = p0;
-    let j = c;
-    for (; j + 16 <= end; j += 16) {
-      const o = <usize>j, xq = xt + (o << 2);
-      let xa = m, xb = m, xc = m, xd = m;
-      if (staged) {
-        xa = v128.load(xq); xb = v128.load(xq, 16); xc = v128.load(xq, 32); xd = v128.load(xq, 48);
-      } else {
-        const xp = x + (o << 2);
-        const v0 = v128.load(xp), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
-        const u0 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), u1 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5);
-        const u2 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7), u3 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
-        xa = f32x4.mul(v128.shuffle<f32>(u0, u1, 0, 1, 4, 5), xs); xb = f32x4.mul(v128.shuffle<f32>(u2, u3, 0, 1, 4, 5), xs);
-        xc = f32x4.mul(v128.shuffle<f32>(u0, u1, 2, 3, 6, 7), xs); xd = f32x4.mul(v128.shuffle<f32>(u2, u3, 2, 3, 6, 7), xs);
-      }
-      p0 = dot16(p0, v128.load(w0 + o), xa, xb, xc, xd, m, top);
-      p1 = dot16(p1, v128.load(w1 + o), xa, xb, xc, xd, m, top);
-      p2 = dot16(p2, v128.load(w2 + o), xa, xb, xc, xd, m, top);
-      p3 = dot16(p3, v128.load(w3 + o), xa, xb, xc, xd, m, top);
-    }
-    // the last 0–15 columns of a row whose length is not a multiple of 16
-    let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
-    for (; j < end; j++) {
-      const xv = load<f32>(x + (<usize>j << 2)) * pow2(a), o = <usize>j;
-      q0 += e4m3Raw(load<u8>(w0 + o)) * xv; q1 += e4m3Raw(load<u8>(w1 + o)) * xv;
-      q2 += e4m3Raw(load<u8>(w2 + o)) * xv; q3 += e4m3Raw(load<u8>(w3 + o)) * xv;
-    }
-    const s0 = tileScale(scale, f32scale, r0 >> 7, tc, tiles, 120 - a), s1 = tileScale(scale, f32scale, r1 >> 7, tc, tiles, 120 - a);
-    const s2 = tileScale(scale, f32scale, r2 >> 7, tc, tiles, 120 - a), s3 = tileScale(scale, f32scale, r3 >> 7, tc, tiles, 120 - a);
-    a0 = madd(p0, f32x4.splat(s0), a0); t0 += q0 * s0;
-    a1 = madd(p1, f32x4.splat(s1), a1); t1 += q1 * s1;
-    a2 = madd(p2, f32x4.splat(s2), a2); t2 += q2 * s2;
-    a3 = madd(p3, f32x4.splat(s3), a3); t3 += q3 * s3;
+function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, xb: usize): i32 {
+  const tiles = (k + 127) >> 7;
+  let b = -1000;
+  for (let tc = 0; tc < tiles; tc++) {
+    const xe = xb ? load<i32>(xb + (<usize>tc << 2)) : xBound(x, tc << 7, min(k, (tc + 1) << 7));
+    b = max(b, xe + scaleBound(f32scale, scale, <usize>(tr * tiles + tc)));
   }
-  return f32x4.add(hsum4f(a0, a1, a2, a3), f32x4(t0, t1, t2, t3));
+  return min(120, 126 - b);
 }
 
-// The Dot4 forms: scratchPtr is read inside (a Dot4 has one spare argument, taken by the pre-scale).
+/** x' = x · s · 2^a for 4 columns of tile i (the E8M0 power of two joins 2^a). */
+@inline function xPrime(f32scale: bool, scale: usize, i: usize, a: i32, v: v128): v128 {
+  if (f32scale) return scalePow2(f32x4.mul(v, f32x4.splat(load<f32>(scale + (i << 2)))), a);
+  return scalePow2(v, <i32>load<u8>(scale + i) - 127 + a);
+}
+
+/** Of 16 values v0..v3 in element order, f32x4 q (0..3) of the staged order {0,4,8,12}, {2,6,10,14}, {1,5,9,13}, {3,7,11,15}. */
+@inline function transposed(v0: v128, v1: v128, v2: v128, v3: v128, q: i32): v128 {
+  const lo = q == 0 || q == 2;
+  const t0 = lo ? v128.shuffle<f32>(v0, v1, 0, 4, 1, 5) : v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+  const t1 = lo ? v128.shuffle<f32>(v2, v3, 0, 4, 1, 5) : v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+  return q < 2 ? v128.shuffle<f32>(t0, t1, 0, 1, 4, 5) : v128.shuffle<f32>(t0, t1, 2, 3, 6, 7);
+}
+
+/** Stages x' of tile row tr in this thread's scratch: whole 16s transposed, the last 0–15 columns as they are. */
+@inline function stage(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, a: i32): void {
+  const tiles = (k + 127) >> 7, k16 = k & ~15, xt = scratchPtr;
+  for (let tc = 0; tc < tiles; tc++) {
+    const i = <usize>(tr * tiles + tc), end = min(k16, (tc + 1) << 7);
+    let j = tc << 7;
+    for (; j < end; j += 16) {
+      const xp = x + (<usize>j << 2), out = xt + (<usize>j << 2);
+      const v0 = v128.load(xp), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
+      v128.store(out, xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 0)));
+      v128.store(out, xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 1)), 16);
+      v128.store(out, xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 2)), 32);
+      v128.store(out, xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 3)), 48);
+    }
+    for (; j < min(k, (tc + 1) << 7); j++) {
+      const o = <usize>j << 2;
+      store<f32>(xt + o, f32x4.extract_lane(xPrime(f32scale, scale, i, a, f32x4.splat(load<f32>(x + o))), 0));
+    }
+  }
+}
+
+/** Even / odd bytes of 16 E4M3 weights at the top of 16-bit lanes, shifted right (arithmetic) by 4. */
+@inline function evens(b: v128): v128 { return i16x8.shr_s(i16x8.shl(b, 8), 4); }
+@inline function odds(b: v128): v128 { return i16x8.shr_s(b, 4); }
+/** acc + (the f32 values · 2^−120 of h's low 16-bit lanes, of its high ones) · (xl, xh). */
+@inline function madd2(acc: v128, h: v128, xl: v128, xh: v128, m: v128): v128 {
+  return madd(v128.and(h, m), xh, madd(v128.and(i32x4.shl(h, 16), m), xl, acc));
+}
+
+/**
+ * Rows r0..r3 (one tile row) against x, times 2^(120−a). `staged`: x points at x' in this thread's
+ * scratch; else x is the activations and each step makes x' of its 16 columns.
+ */
+@inline function dot4Fp8(f32scale: bool, staged: bool, w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
+  const rb = <usize>k, k16 = k & ~15, tiles = (k + 127) >> 7, tr = r0 >> 7;
+  const w0 = w + <usize>r0 * rb, w1 = w + <usize>r1 * rb, w2 = w + <usize>r2 * rb, w3 = w + <usize>r3 * rb;
+  const m = v128.load(MASK_HI);
+  let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
+  for (let o: usize = 0; o < <usize>k16; o += 16) {
+    const xq = x + (o << 2);
+    let xa = m, xb = m, xc = m, xd = m;
+    if (staged) {
+      xa = v128.load(xq); xb = v128.load(xq, 16); xc = v128.load(xq, 32); xd = v128.load(xq, 48);
+    } else {
+      const i = <usize>(tr * tiles) + (o >> 7);
+      const v0 = v128.load(xq), v1 = v128.load(xq, 16), v2 = v128.load(xq, 32), v3 = v128.load(xq, 48);
+      xa = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 0)); xb = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 1));
+      xc = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 2)); xd = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 3));
+    }
+    const b0 = v128.load(w0 + o), b1 = v128.load(w1 + o), b2 = v128.load(w2 + o), b3 = v128.load(w3 + o);
+    a0 = madd2(madd2(a0, evens(b0), xa, xb, m), odds(b0), xc, xd, m);
+    a1 = madd2(madd2(a1, evens(b1), xa, xb, m), odds(b1), xc, xd, m);
+    a2 = madd2(madd2(a2, evens(b2), xa, xb, m), odds(b2), xc, xd, m);
+    a3 = madd2(madd2(a3, evens(b3), xa, xb, m), odds(b3), xc, xd, m);
+  }
+  // the last 0–15 columns of a row whose length is not a multiple of 16
+  let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
+  for (let j = k16; j < k; j++) {
+    const o = <usize>j;
+    const xv = staged ? load<f32>(x + (o << 2))
+      : f32x4.extract_lane(xPrime(f32scale, scale, <usize>(tr * tiles + (j >> 7)), a, f32x4.splat(load<f32>(x + (o << 2)))), 0);
+    q0 += e4m3Raw(load<u8>(w0 + o)) * xv; q1 += e4m3Raw(load<u8>(w1 + o)) * xv;
+    q2 += e4m3Raw(load<u8>(w2 + o)) * xv; q3 += e4m3Raw(load<u8>(w3 + o)) * xv;
+  }
+  const v = f32x4.add(hsum4f(a0, a1, a2, a3), f32x4(q0, q1, q2, q3));
+  return scalePow2(v, 120 - a);
+}
+
+// The Dot4 forms; `a` comes in as the driver's aux argument.
 function dot4_e8m0(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  return dot4Fp8(false, false, w, scale, r0, r1, r2, r3, x, k, a, 0);
+  return dot4Fp8(false, false, w, scale, r0, r1, r2, r3, x, k, a);
 }
 function dot4_f32(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  return dot4Fp8(true, false, w, scale, r0, r1, r2, r3, x, k, a, 0);
+  return dot4Fp8(true, false, w, scale, r0, r1, r2, r3, x, k, a);
 }
-function dot4_e8m0_staged(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  return dot4Fp8(false, true, w, scale, r0, r1, r2, r3, x, k, a, scratchPtr);
-}
-function dot4_f32_staged(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  return dot4Fp8(true, true, w, scale, r0, r1, r2, r3, x, k, a, scratchPtr);
+function dot4_staged(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
+  return dot4Fp8(false, true, w, scale, r0, r1, r2, r3, x, k, a);
 }
 
-/** Stages x·2^a transposed in scratch when it fits; says whether it did. */
-@inline function stage(x: usize, k: i32, a: i32): bool {
-  if (<usize>k << 2 > scratchBytes) return false;
-  const xs = f32x4.splat(pow2(a));
-  for (let j = 0; j + 16 <= k; j += 16) transpose16(x + (<usize>j << 2), xs, scratchPtr + (<usize>j << 2));
-  return true;
+/**
+ * Tile row by tile row (see above). Staged: x' at the start of this thread's scratch, then the
+ * column tiles' x bounds (worked out once per call).
+ */
+@inline function matvecFp8(f32scale: bool, w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const tiles = (k + 127) >> 7, xb = scratchPtr + (<usize>k << 2);
+  const staged = (<usize>(k + tiles) << 2) <= scratchBytes;
+  if (staged) for (let tc = 0; tc < tiles; tc++) store<i32>(xb + (<usize>tc << 2), xBound(x, tc << 7, min(k, (tc + 1) << 7)));
+  for (let r = row0; r < row1;) {
+    const tr = r >> 7, end = min(row1, (tr + 1) << 7);
+    const a = tileRowShift(f32scale, scale, x, k, tr, staged ? xb : 0);
+    if (staged) {
+      stage(f32scale, scale, x, k, tr, a);
+      matvecRows(dot4_staged, w, 0, scratchPtr, y, k, r, end, a);
+    } else if (f32scale) matvecRows(dot4_f32, w, scale, x, y, k, r, end, a);
+    else matvecRows(dot4_e8m0, w, scale, x, y, k, r, end, a);
+    r = end;
+  }
 }
 
 export function matvec_f8_e4m3_e8m0(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  const a = preScale(x, k);
-  if (stage(x, k, a)) matvecRows(dot4_e8m0_staged, w, scale, x, y, k, row0, row1, a);
-  else matvecRows(dot4_e8m0, w, scale, x, y, k, row0, row1, a);
+  matvecFp8(false, w, scale, x, y, k, row0, row1);
 }
 export function matvec_f8_e4m3_f32(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  const a = preScale(x, k);
-  if (stage(x, k, a)) matvecRows(dot4_f32_staged, w, scale, x, y, k, row0, row1, a);
-  else matvecRows(dot4_f32, w, scale, x, y, k, row0, row1, a);
+  matvecFp8(true, w, scale, x, y, k, row0, row1);
 }
 
 // ---- matmul: one row against four tokens at a time, each 16-byte piece decoded once for the four --
@@ -177,7 +230,7 @@ export function matvec_f8_e4m3_f32(w: usize, scale: usize, x: usize, y: usize, k
       let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
       let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
       for (let c0 = 0; c0 < k; c0 += 128) {
-        const end = min(k, c0 + 128), s = tileScale(scale, f32scale, r >> 7, c0 >> 7, tiles, 0), sc = f32x4.splat(s);
+        const end = min(k, c0 + 128), s = tileScale(scale, f32scale, r >> 7, c0 >> 7, tiles), sc = f32x4.splat(s);
         let j = c0;
         for (; j + 16 <= end; j += 16) {
           const b = v128.load(wr + <usize>j), o = <usize>j << 2;

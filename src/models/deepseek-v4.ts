@@ -236,6 +236,7 @@ class CompressorState {
 class LayerState {
   /** Compressed entries the layer can hold: capacity/r. */
   readonly entries: number;
+  readonly ratio: number;
   readonly compressor?: CompressorState;
   readonly indexKeys?: Float32Array; // [capacity/4, indexHeadDim]
   readonly indexCompressor?: CompressorState;
@@ -245,6 +246,7 @@ class LayerState {
   /** `base`: the KV tensor row where this layer's W + capacity/r rows begin; `sink`: its attn_sink [H] there. */
   constructor(c: V4Config, a: AttentionWeights, capacity: number, readonly base: number, readonly sink: Tensor) {
     this.window = c.window;
+    this.ratio = a.ratio;
     this.entries = a.ratio ? Math.floor(capacity / a.ratio) : 0;
     if (a.compressor) this.compressor = new CompressorState(a.compressor);
     if (a.indexer) {
@@ -535,6 +537,59 @@ export class DeepseekV4Sequence implements Sequence {
     this.resetState();
     // The MTP block restarts after the kept tokens (its window is rebuilt from there on).
     this.mtpRows = n;
+  }
+
+  /**
+   * The trunk's state (spec §9.2): per layer the window ring, the compressed entries so far, the
+   * compressor buffers and the indexer keys and buffers, then the token ids. The MTP block's state
+   * is not saved: a restored sequence starts its MTP rows at the restored length (as after truncate).
+   */
+  async saveState(): Promise<Uint8Array> {
+    const be = this.model.backend, Dh = this.c.headDim, n = this.length;
+    const parts: Float32Array[] = [];
+    for (const S of this.layers) {
+      const ratio = S.ratio;
+      parts.push(await be.download(be.view(this.kv.kv, S.ringRow(0) * Dh, [this.c.window, Dh])));
+      const entries = ratio ? Math.floor(n / ratio) : 0;
+      if (entries) parts.push(await be.download(be.view(this.kv.kv, S.entryRow(0) * Dh, [entries, Dh])));
+      for (const cs of [S.compressor, S.indexCompressor]) if (cs) parts.push(cs.kv, cs.score);
+      if (S.indexKeys) parts.push(S.indexKeys.subarray(0, entries * this.c.indexHeadDim));
+    }
+    parts.push(new Float32Array(Int32Array.from(this.tokens).buffer));
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.length; }
+    return new Uint8Array(out.buffer);
+  }
+
+  loadState(state: Uint8Array, length: number): void {
+    if (this.length !== 0 || this.replay) throw new Error('loadState: the sequence is not empty');
+    if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
+    const Dh = this.c.headDim, Di = this.c.indexHeadDim;
+    let need = length;
+    for (const S of this.layers) {
+      const entries = S.ratio ? Math.floor(length / S.ratio) : 0;
+      need += (this.c.window + entries) * Dh + entries * (S.indexKeys ? Di : 0);
+      for (const cs of [S.compressor, S.indexCompressor]) if (cs) need += 2 * cs.kv.length;
+    }
+    if (state.length !== 4 * need) throw new Error(`loadState: ${state.length} bytes are not the state of ${length} tokens of this model`);
+    const f = new Float32Array(state.slice().buffer);
+    let o = 0;
+    const take = (n: number) => f.subarray(o, (o += n));
+    for (const S of this.layers) {
+      const entries = S.ratio ? Math.floor(length / S.ratio) : 0;
+      this.kv.write(S.ringRow(0), take(this.c.window * Dh));
+      if (entries) this.kv.write(S.entryRow(0), take(entries * Dh));
+      for (const cs of [S.compressor, S.indexCompressor]) {
+        if (!cs) continue;
+        cs.kv.set(take(cs.kv.length));
+        cs.score.set(take(cs.score.length));
+      }
+      if (S.indexKeys) S.indexKeys.set(take(entries * Di));
+    }
+    this.tokens.push(...new Int32Array(f.slice(o, o + length).buffer));
+    this.length = length;
+    this.mtpRows = length;
   }
 
   free(): void {

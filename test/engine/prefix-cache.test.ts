@@ -18,6 +18,7 @@ interface Case { name: string; file: string; prefix: number }
 const CASES: Case[] = [
   { name: 'stories260K (KV cache)', file: 'models/stories260K/stories260K.gguf', prefix: 448 },
   { name: 'tiny DeepSeek-V3 (MLA latent cache)', file: 'fixtures/deepseek-v3-tiny', prefix: 1024 },
+  { name: 'tiny DeepSeek-V4 (window, compressed entries, compressor and indexer state)', file: 'fixtures/deepseek-v4-tiny', prefix: 1024 },
 ];
 
 for (const c of CASES) {
@@ -36,12 +37,14 @@ for (const c of CASES) {
     });
 
     let shared: number[] = [];
+    let coldTokens: number[] = [];
     const ask = async (engine: Engine, tail: number[]) => engine.submit({ prompt: [...shared, ...tail], maxTokens: 16, sampling: { temperature: 0 } }).result;
 
     it('a second request sharing the prefix gets it from the cache, answers identically, and prefills faster', async () => {
       const cache = new PrefixCache(dir, { fingerprint: c.file });
       const engine = new Engine(model, { prefixCache: cache });
       const cold = await ask(engine, [5, 6, 7]);
+      coldTokens = cold.tokens;
       assert.equal(cold.cachedTokens, 0);
       assert.ok(cache.size > 0);
       const warm = await ask(engine, [5, 6, 7]);
@@ -74,16 +77,13 @@ for (const c of CASES) {
       fs.writeFileSync(file, bytes);
       const cache = new PrefixCache(dir, { fingerprint: c.file });
       const engine = new Engine(model, { prefixCache: cache });
-      const plain = new Engine(model);
-      const got = await ask(engine, [11]);
-      const want = await ask(plain, [11]);
+      const got = await ask(engine, [5, 6, 7]);
       assert.ok(got.cachedTokens < c.prefix, 'the corrupted entry was not used');
       assert.equal(cache.stats.corrupt, 1);
       // Deleted, then stored afresh by this request's own prefill.
       assert.ok(!fs.existsSync(file) || !fs.readFileSync(file).equals(bytes), 'the corrupted bytes are gone');
-      assert.deepEqual(got.tokens, want.tokens);
+      assert.deepEqual(got.tokens, coldTokens);
       await engine.close();
-      await plain.close();
     });
   });
 }

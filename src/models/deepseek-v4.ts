@@ -22,9 +22,9 @@
  * as one-token decoding would, and attends for all of them in one backend call — so prefill and
  * decode give the same logits by construction.
  */
-import { type Backend, numel, type Tensor } from '../kernels/backend.js';
-import { byteSize } from '../tensor/dtype.js';
+import type { Backend, Tensor } from '../kernels/backend.js';
 import { hadamard, hcSplitSinkhorn, ropeTail, sqrtSoftplus } from '../kernels/deepseek-ops.js';
+import { DeviceBuffer, HostLinear, rmsnormRows, sigmoid, topIndices } from './host-linear.js';
 import { ropeFreqs, yarnFreqs } from '../kernels/rope-freqs.js';
 import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -139,27 +139,6 @@ export function v4RopeFreqs(c: V4Config, ratio: number): Float32Array {
 }
 
 // ---- host primitives ---------------------------------------------------------------------------
-
-/** y[r] = w ⊙ x[r] / sqrt(mean(x[r]²) + eps) for every row of width `width`; w null = weightless. */
-function rmsnormRows(x: Float32Array, width: number, w: Float32Array | null, eps: number, y = x): Float32Array {
-  for (let o = 0; o < x.length; o += width) {
-    let ss = 0;
-    for (let i = o; i < o + width; i++) ss += x[i] * x[i];
-    const inv = 1 / Math.sqrt(ss / width + eps);
-    if (w) for (let i = 0; i < width; i++) y[o + i] = w[i] * (x[o + i] * inv);
-    else for (let i = o; i < o + width; i++) y[i] = x[i] * inv;
-  }
-  return y;
-}
-
-const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-
-/** Indices of the k largest of v[0..n) (ties: lower index first), largest first. */
-function topIndices(v: ArrayLike<number>, n: number, k: number): number[] {
-  const idx = Array.from({ length: n }, (_, i) => i);
-  idx.sort((a, b) => (v[b] - v[a]) || (a - b));
-  return idx.slice(0, k);
-}
 
 /** Optional observers for fidelity checks: intermediate tensors out, golden block inputs in. */
 export interface V4Probe {
@@ -360,67 +339,6 @@ export class DeepseekV4Model implements LanguageModel {
   }
 }
 
-/** A backend f32 buffer reused between calls, grown (at least doubled) when a call needs more. */
-class DeviceBuffer {
-  private t?: Tensor;
-
-  constructor(private readonly be: Backend, private readonly what: string) {}
-
-  /** A view of the buffer's first numel(shape) values with `shape`. */
-  view(shape: readonly number[]): Tensor {
-    const n = numel(shape), have = this.t?.shape[0] ?? 0;
-    if (n > have) {
-      if (this.t) this.be.free(this.t);
-      this.t = this.be.alloc('f32', [Math.max(n, 2 * have)], this.what);
-    }
-    return this.be.view(this.t!, 0, shape);
-  }
-
-  free(): void {
-    if (this.t) this.be.free(this.t);
-    this.t = undefined;
-  }
-}
-
-/** Host ↔ backend linear maps through two reusable activation buffers. */
-class Linear {
-  private readonly xT: DeviceBuffer;
-  private readonly yT: DeviceBuffer;
-  /** Weight bytes the matrix kernels have streamed (benchmarks divide by time for bandwidth). */
-  weightBytes = 0;
-
-  constructor(private readonly be: Backend) {
-    this.xT = new DeviceBuffer(be, 'V4 activations');
-    this.yT = new DeviceBuffer(be, 'V4 activations');
-  }
-
-  /** x [n, k] → x·Wᵀ [n, rows]; `quant` rounds x to FP8 first (Q8 of §3.6, blocks of 128). */
-  async run(w: Tensor, x: Float32Array, n: number, quant: boolean): Promise<Float32Array> {
-    const [rows, k] = w.shape;
-    if (x.length !== n * k) throw new Error(`linear: input of ${x.length} values is not [${n}, ${k}]`);
-    if (quant) {
-      x = x.slice();
-      qatFp8(x, 128);
-    }
-    const be = this.be;
-    const xv = this.xT.view([n, k]), yv = this.yT.view([n, rows]);
-    be.upload(xv, x);
-    if (n === 1) be.matvec(w, xv, yv);
-    else be.matmul(w, xv, yv);
-    this.weightBytes += tensorBytes(w);
-    return be.download(yv);
-  }
-
-  free(): void {
-    this.xT.free();
-    this.yT.free();
-  }
-}
-
-function tensorBytes(t: Tensor): number {
-  return (byteSize(t.dtype, numel(t.shape)) ?? 0) + (t.scale ? tensorBytes(t.scale.tensor) : 0);
-}
-
 /** Rows of at most this many tokens go through the blocks together. */
 const CHUNK = 256;
 
@@ -430,7 +348,9 @@ export class DeepseekV4Sequence implements Sequence {
   private readonly c: V4Config;
   private readonly w: V4Weights;
   private readonly q: V4Numerics;
-  private readonly lin: Linear;
+  private readonly lin: HostLinear;
+  /** Q8(x, 128) before FP8/FP4 products when actQuant is on (§10.3). */
+  private readonly fp8In?: (x: Float32Array) => void;
   private readonly kv: SequenceKv;
   /** The chunk's queries and attention outputs [n, H·headDim] on the backend. */
   private readonly attnQ: DeviceBuffer;
@@ -452,8 +372,9 @@ export class DeepseekV4Sequence implements Sequence {
     this.c = model.config;
     this.w = model.weights;
     this.q = model.numerics;
+    if (this.q.actQuant) this.fp8In = (x) => qatFp8(x, 128);
     const be = model.backend;
-    this.lin = new Linear(be);
+    this.lin = new HostLinear(be);
     this.attnQ = new DeviceBuffer(be, 'V4 attention queries');
     this.attnO = new DeviceBuffer(be, 'V4 attention outputs');
     const blocks = this.w.blocks.length;
@@ -513,9 +434,9 @@ export class DeepseekV4Sequence implements Sequence {
     this.pendingHidden = this.pendingHidden.slice(n);
 
     const e = rmsnormRows(await this.embed(next), D, m.enorm, this.c.eps);
-    const eProj = await this.lin.run(m.eProj, e, n, this.q.actQuant);
+    const eProj = await this.lin.run(m.eProj, e, n, this.fp8In);
     const Y = rmsnormRows(H, D, m.hnorm, this.c.eps, new Float32Array(H.length));
-    const hProj = await this.lin.run(m.hProj, Y, n * this.c.hcMult, this.q.actQuant);
+    const hProj = await this.lin.run(m.hProj, Y, n * this.c.hcMult, this.fp8In);
     for (let t = 0; t < n; t++) {
       for (let j = 0; j < this.c.hcMult; j++) {
         const o = (t * this.c.hcMult + j) * D;
@@ -670,7 +591,7 @@ export class DeepseekV4Sequence implements Sequence {
   /** hc_pre: per token, 24 mixing logits from the flattened streams → pre, post, Sinkhorn C; x = Σ pre_j X_j. */
   private async hcPre(X: Float32Array, n: number, W: HcWeights, name: string, tap: (w: string, d: Float32Array) => void) {
     const c = this.c, hc = c.hcMult, D = c.dim, sw = hc * D, mix = (2 + hc) * hc;
-    const m = await this.lin.run(W.fn, X, n, false);
+    const m = await this.lin.run(W.fn, X, n);
     const pre = new Float32Array(n * hc), post = new Float32Array(n * hc), comb = new Float32Array(n * hc * hc);
     const x = new Float32Array(n * D);
     for (let t = 0; t < n; t++) {
@@ -711,7 +632,7 @@ export class DeepseekV4Sequence implements Sequence {
   /** The head mixer (§5.4): pre weights without Sinkhorn, final norm, logits. */
   private async head(X: Float32Array, n: number, M: HeadMixer): Promise<Float32Array> {
     const c = this.c, hc = c.hcMult, D = c.dim, sw = hc * D;
-    const m = await this.lin.run(M.fn, X, n, false);
+    const m = await this.lin.run(M.fn, X, n);
     const h = new Float32Array(n * D);
     for (let t = 0; t < n; t++) {
       let ss = 0;
@@ -725,7 +646,7 @@ export class DeepseekV4Sequence implements Sequence {
     this.probe?.tap?.('head.hc_head_out', h.slice());
     rmsnormRows(h, D, M.norm, c.eps);
     this.probe?.tap?.('head.norm_out', h);
-    return this.lin.run(this.w.head, h, n, false);
+    return this.lin.run(this.w.head, h, n);
   }
 
   // ---- attention (§6) --------------------------------------------------------------------------
@@ -733,12 +654,12 @@ export class DeepseekV4Sequence implements Sequence {
   private async attention(B: BlockWeights, S: LayerState, x: Float32Array, n: number, start: number,
     tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
     const c = this.c, A = B.attn, H = c.heads, Dh = c.headDim, R = c.ropeDim;
-    const aq = this.q.actQuant, kq = this.q.kvQuant;
+    const kq = this.q.kvQuant;
 
     // §6.2 per-token projections
-    const qr = rmsnormRows(await this.lin.run(A.wqA, x, n, aq), c.qLoraRank, A.qNorm, c.eps);
-    const q = rmsnormRows(await this.lin.run(A.wqB, qr, n, aq), Dh, null, c.eps);
-    const kv = rmsnormRows(await this.lin.run(A.wkv, x, n, aq), Dh, A.kvNorm, c.eps);
+    const qr = rmsnormRows(await this.lin.run(A.wqA, x, n, this.fp8In), c.qLoraRank, A.qNorm, c.eps);
+    const q = rmsnormRows(await this.lin.run(A.wqB, qr, n, this.fp8In), Dh, null, c.eps);
+    const kv = rmsnormRows(await this.lin.run(A.wkv, x, n, this.fp8In), Dh, A.kvNorm, c.eps);
     for (let t = 0; t < n; t++) {
       ropeTail(q, t * H * Dh, H, Dh, R, A.freqs, start + t, false);
       ropeTail(kv, t * Dh, 1, Dh, R, A.freqs, start + t, false);
@@ -750,13 +671,13 @@ export class DeepseekV4Sequence implements Sequence {
     let idx: { q: Float32Array; w: Float32Array; comp: { a: Float32Array; g: Float32Array } } | undefined;
     if (A.indexer) {
       const Hi = c.indexHeads, Di = c.indexHeadDim;
-      const qi = await this.lin.run(A.indexer.wqB, qr, n, aq);
+      const qi = await this.lin.run(A.indexer.wqB, qr, n, this.fp8In);
       for (let t = 0; t < n; t++) {
         ropeTail(qi, t * Hi * Di, Hi, Di, R, A.freqs, start + t, false);
         for (let h = 0; h < Hi; h++) hadamard(qi, (t * Hi + h) * Di, Di);
       }
       if (kq) qatFp4(qi, 32);
-      const w = await this.lin.run(A.indexer.weightsProj, x, n, false);
+      const w = await this.lin.run(A.indexer.weightsProj, x, n);
       const ws = 1 / Math.sqrt(Di) / Math.sqrt(Hi);
       for (let i = 0; i < w.length; i++) w[i] *= ws;
       idx = { q: qi, w, comp: await this.compressorInputs(A.indexer.compressor, x, n, start) };
@@ -800,18 +721,18 @@ export class DeepseekV4Sequence implements Sequence {
       for (let g = 0; g < G; g++) {
         const u = new Float32Array(n * gw);
         for (let t = 0; t < n; t++) u.set(o.subarray(t * H * Dh + g * gw, t * H * Dh + (g + 1) * gw), t * gw);
-        const zg = await this.lin.run(A.woA[g], u, n, false);
+        const zg = await this.lin.run(A.woA[g], u, n);
         for (let t = 0; t < n; t++) z.set(zg.subarray(t * Ro, (t + 1) * Ro), t * G * Ro + g * Ro);
       }
     } else {
       // wo_a's tiles straddle groups (tiny models): run every group's input through the whole
       // matrix and keep each group's own slice.
-      const all = await this.lin.run(A.woA[0], o, n * G, false); // [n·G, G·Ro]
+      const all = await this.lin.run(A.woA[0], o, n * G); // [n·G, G·Ro]
       for (let t = 0; t < n; t++) {
         for (let g = 0; g < G; g++) z.set(all.subarray((t * G + g) * G * Ro + g * Ro, (t * G + g) * G * Ro + (g + 1) * Ro), t * G * Ro + g * Ro);
       }
     }
-    return this.lin.run(A.woB, z, n, aq);
+    return this.lin.run(A.woB, z, n, this.fp8In);
   }
 
   /**
@@ -850,8 +771,8 @@ export class DeepseekV4Sequence implements Sequence {
 
   /** The compressor's per-token values a = wkv·x and logits g = wgate·x + ape[p mod r]. */
   private async compressorInputs(C: CompressorWeights, x: Float32Array, n: number, start: number) {
-    const a = await this.lin.run(C.wkv, x, n, false);
-    const g = await this.lin.run(C.wgate, x, n, false);
+    const a = await this.lin.run(C.wkv, x, n);
+    const g = await this.lin.run(C.wgate, x, n);
     const cw = g.length / n;
     for (let t = 0; t < n; t++) {
       const ape = ((start + t) % C.ratio) * cw;
@@ -902,7 +823,7 @@ export class DeepseekV4Sequence implements Sequence {
   private async moe(B: BlockWeights, x: Float32Array, ids: readonly number[],
     tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
     const c = this.c, F = B.ffn, D = c.dim, K = c.topK, E = c.experts, n = ids.length;
-    const s = await this.lin.run(F.gate, x, n, false);
+    const s = await this.lin.run(F.gate, x, n);
     for (let i = 0; i < s.length; i++) s[i] = sqrtSoftplus(s[i]);
     const chosen = new Int32Array(n * K), weight = new Float32Array(n * K);
     const sel = new Float32Array(E);
@@ -950,9 +871,9 @@ export class DeepseekV4Sequence implements Sequence {
 
   /** Clamped SwiGLU expert (§7.3); the routing weight scales w2's input. */
   private async expert(X: ExpertWeights, x: Float32Array, m: number, weight: Float32Array | null): Promise<Float32Array> {
-    const aq = this.q.actQuant, L = this.c.swigluLimit;
-    const g = await this.lin.run(X.w1, x, m, aq);
-    const u = await this.lin.run(X.w3, x, m, aq);
+    const L = this.c.swigluLimit;
+    const g = await this.lin.run(X.w1, x, m, this.fp8In);
+    const u = await this.lin.run(X.w3, x, m, this.fp8In);
     const inter = g.length / m;
     for (let r = 0; r < m; r++) {
       const wr = weight ? weight[r] : 1;
@@ -965,6 +886,6 @@ export class DeepseekV4Sequence implements Sequence {
         g[i] = wr * (gi / (1 + Math.exp(-gi))) * ui;
       }
     }
-    return this.lin.run(X.w2, g, m, aq);
+    return this.lin.run(X.w2, g, m, this.fp8In);
   }
 }

@@ -33,14 +33,39 @@ export function tensorBytes(t: Tensor): number {
   return (byteSize(t.dtype, numel(t.shape)) ?? 0) + (t.scale ? tensorBytes(t.scale.tensor) : 0);
 }
 
+/** A backend f32 buffer reused between calls, grown (at least doubled) when a call needs more. */
+export class DeviceBuffer {
+  private t?: Tensor;
+
+  constructor(private readonly be: Backend, private readonly what: string) {}
+
+  /** A view of the buffer's first numel(shape) values with `shape`. */
+  view(shape: readonly number[]): Tensor {
+    const n = numel(shape), have = this.t?.shape[0] ?? 0;
+    if (n > have) {
+      if (this.t) this.be.free(this.t);
+      this.t = this.be.alloc('f32', [Math.max(n, 2 * have)], this.what);
+    }
+    return this.be.view(this.t!, 0, shape);
+  }
+
+  free(): void {
+    if (this.t) this.be.free(this.t);
+    this.t = undefined;
+  }
+}
+
 /** Host ↔ backend linear maps through two reusable activation buffers. */
 export class HostLinear {
-  private xT?: Tensor;
-  private yT?: Tensor;
+  private readonly xT: DeviceBuffer;
+  private readonly yT: DeviceBuffer;
   /** Weight bytes the matrix kernels have streamed (benchmarks divide by time for bandwidth). */
   weightBytes = 0;
 
-  constructor(private readonly be: Backend) {}
+  constructor(private readonly be: Backend) {
+    this.xT = new DeviceBuffer(be, 'activations');
+    this.yT = new DeviceBuffer(be, 'activations');
+  }
 
   /** x [n, k] → x·Wᵀ [n, rows], after `prepare` (e.g. an activation round trip) on a copy of x. */
   async run(w: Tensor, x: Float32Array, n: number, prepare?: (x: Float32Array) => void): Promise<Float32Array> {
@@ -51,15 +76,7 @@ export class HostLinear {
       prepare(x);
     }
     const be = this.be;
-    if (!this.xT || this.xT.shape[0] < n * k) {
-      if (this.xT) be.free(this.xT);
-      this.xT = be.alloc('f32', [Math.max(n * k, 2 * (this.xT?.shape[0] ?? 0))], 'activations');
-    }
-    if (!this.yT || this.yT.shape[0] < n * rows) {
-      if (this.yT) be.free(this.yT);
-      this.yT = be.alloc('f32', [Math.max(n * rows, 2 * (this.yT?.shape[0] ?? 0))], 'activations');
-    }
-    const xv = be.view(this.xT, 0, [n, k]), yv = be.view(this.yT, 0, [n, rows]);
+    const xv = this.xT.view([n, k]), yv = this.yT.view([n, rows]);
     be.upload(xv, x);
     if (n === 1) be.matvec(w, xv, yv);
     else be.matmul(w, xv, yv);
@@ -68,9 +85,8 @@ export class HostLinear {
   }
 
   free(): void {
-    if (this.xT) this.be.free(this.xT);
-    if (this.yT) this.be.free(this.yT);
-    this.xT = this.yT = undefined;
+    this.xT.free();
+    this.yT.free();
   }
 }
 

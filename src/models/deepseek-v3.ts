@@ -30,7 +30,7 @@ import { qatFp8, qatFp8AmaxScale } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import type { V3Config } from './deepseek-v3-config.js';
-import { forEachExpert, HostLinear, rmsnormRows, sigmoid, topIndices } from './host-linear.js';
+import { DeviceBuffer, forEachExpert, HostLinear, rmsnormRows, sigmoid, topIndices } from './host-linear.js';
 import type { LanguageModel, ModelDescription, Sequence } from './model.js';
 
 export interface V3Numerics {
@@ -177,6 +177,15 @@ export class DeepseekV3Sequence implements Sequence {
   private mtpRows = 0;
   /** h_mtpLength is to be recomputed before mtp() takes it (truncate went below mtpLength). */
   private rehide = false;
+  /**
+   * Backend copies of each cache as rows [c_t | k_pe_t] for the attention kernel, up to date for
+   * rows below `mirrored[l]` (host writes below that lower it).
+   */
+  private readonly device: (Tensor | undefined)[];
+  private readonly mirrored: number[];
+  private readonly qBuf: DeviceBuffer;
+  private readonly oBuf: DeviceBuffer;
+  private sinks?: Tensor;
   private freed = false;
 
   constructor(private readonly model: DeepseekV3Model, capacity: number, private readonly onFree: () => void) {
@@ -187,6 +196,32 @@ export class DeepseekV3Sequence implements Sequence {
     const caches = this.w.layers.length + (this.w.mtp ? 1 : 0);
     this.latent = Array.from({ length: caches }, () => new Float32Array(capacity * this.c.kvLoraRank));
     this.kpe = Array.from({ length: caches }, () => new Float32Array(capacity * this.c.ropeDim));
+    this.device = new Array(caches).fill(undefined);
+    this.mirrored = new Array(caches).fill(0);
+    this.qBuf = new DeviceBuffer(model.backend, 'MLA queries');
+    this.oBuf = new DeviceBuffer(model.backend, 'MLA outputs');
+  }
+
+  /** Host cache rows from `row` on changed: their backend copies must be uploaded again. */
+  private invalidate(row: number): void {
+    for (let l = 0; l < this.mirrored.length; l++) this.mirrored[l] = Math.min(this.mirrored[l], row);
+  }
+
+  /** Cache l's backend copy, rows [0, T) up to date. */
+  private mirror(l: number, T: number): Tensor {
+    const be = this.model.backend, r = this.c.kvLoraRank, R = this.c.ropeDim, W = r + R;
+    const t = this.device[l] ??= be.alloc('f32', [this.capacity, W], `MLA latent cache (layer ${l})`);
+    const from = this.mirrored[l];
+    if (from < T) {
+      const rows = new Float32Array((T - from) * W);
+      for (let j = from; j < T; j++) {
+        rows.set(this.latent[l].subarray(j * r, (j + 1) * r), (j - from) * W);
+        rows.set(this.kpe[l].subarray(j * R, (j + 1) * R), (j - from) * W + r);
+      }
+      be.upload(be.view(t, from * W, [T - from, W]), rows);
+      this.mirrored[l] = T;
+    }
+    return t;
   }
 
   get weightBytesRead(): number { return this.lin.weightBytes; }
@@ -254,6 +289,7 @@ export class DeepseekV3Sequence implements Sequence {
     if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`truncate: ${n} is not from 0 to the sequence's length ${this.length}`);
     if (n === this.length) return;
     this.length = n;
+    this.invalidate(Math.max(0, n - 1));
     if (!this.w.mtp) return;
     this.tokens.length = n;
     if (n > this.mtpRows) {
@@ -299,6 +335,7 @@ export class DeepseekV3Sequence implements Sequence {
     if (this.length !== 0) throw new Error('loadState: the sequence is not empty');
     if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
     const trunk = L * length * (r + R);
+    this.invalidate(0);
     const f = new Float32Array(state.slice().buffer);
     const m = this.w.mtp && f.length > trunk ? new Int32Array(f.buffer, 4 * trunk, 1)[0] : 0;
     const size = trunk + (this.w.mtp ? 1 + length + m * (r + R) + (length - m) * D : 0);
@@ -327,6 +364,10 @@ export class DeepseekV3Sequence implements Sequence {
     if (this.freed) return;
     this.freed = true;
     this.lin.free();
+    this.qBuf.free();
+    this.oBuf.free();
+    for (const t of this.device) if (t) this.model.backend.free(t);
+    if (this.sinks) this.model.backend.free(this.sinks);
     this.onFree();
   }
 
@@ -407,6 +448,7 @@ export class DeepseekV3Sequence implements Sequence {
       this.latent[l].set(c, p * r);
       this.kpe[l].set(k, p * R);
     });
+    this.invalidate(p);
     this.pendingHidden.unshift(h);
     this.rehide = false;
   }
@@ -431,37 +473,42 @@ export class DeepseekV3Sequence implements Sequence {
     }
     const o = this.model.numerics.attention === 'naive'
       ? await this.naive(L, q, latent, kpe, start, n)
-      : await this.absorbed(L, q, latent, kpe, start, n);
+      : await this.absorbed(L, q, l, start, n);
     return this.lin.run(L.wo, o, n, this.quant('parallel'));
   }
 
-  /** Scores against the latents directly: q̃_h = B_kᵀ q_nope_h, output B_v (Σ p_t c_t). */
-  private async absorbed(L: V3LayerWeights, q: Float32Array, latent: Float32Array, kpe: Float32Array, start: number, n: number): Promise<Float32Array> {
+  /**
+   * Scores against the latents directly: per head q̃_h = B_kᵀ q_nope_h; then one attention over the
+   * cache rows [c_t | k_pe_t] with queries [q̃_h | q_pe_h] (the backend's sparse attention, every
+   * position up to the query's, no sink), whose output's first r values are Σ p_t c_t; o_h = B_v of that.
+   */
+  private async absorbed(L: V3LayerWeights, q: Float32Array, cache: number, start: number, n: number): Promise<Float32Array> {
     const c = this.c, be = this.model.backend, H = c.heads, qk = c.nopeDim + c.ropeDim, r = c.kvLoraRank, R = c.ropeDim, nope = c.nopeDim, V = c.vDim;
-    const o = new Float32Array(n * H * V);
-    const qn = new Float32Array(n * nope), ol = new Float32Array(n * r);
-    const scores = new Float64Array(start + n);
+    const W = r + R, HW = H * W, T = start + n;
+    const Q = new Float32Array(n * HW);
+    const qn = new Float32Array(n * nope);
     for (let h = 0; h < H; h++) {
       for (let t = 0; t < n; t++) qn.set(q.subarray(t * H * qk + h * qk, t * H * qk + h * qk + nope), t * nope);
       const qc = await this.lin.run(be.rows(L.ukT, h * r, (h + 1) * r), qn, n); // [n, r]
-      ol.fill(0);
       for (let t = 0; t < n; t++) {
-        const p = start + t, qpe = t * H * qk + h * qk + nope;
-        let max = -Infinity;
-        for (let j = 0; j <= p; j++) {
-          let s = 0;
-          for (let i = 0; i < r; i++) s += qc[t * r + i] * latent[j * r + i];
-          for (let i = 0; i < R; i++) s += q[qpe + i] * kpe[j * R + i];
-          scores[j] = s * this.w.softmaxScale;
-          if (scores[j] > max) max = scores[j];
-        }
-        let sum = 0;
-        for (let j = 0; j <= p; j++) sum += (scores[j] = Math.exp(scores[j] - max));
-        for (let j = 0; j <= p; j++) {
-          const pj = scores[j] / sum;
-          for (let i = 0; i < r; i++) ol[t * r + i] += pj * latent[j * r + i];
-        }
+        Q.set(qc.subarray(t * r, (t + 1) * r), t * HW + h * W);
+        Q.set(q.subarray(t * H * qk + h * qk + nope, t * H * qk + (h + 1) * qk), t * HW + h * W + r);
       }
+    }
+    const rows = new Int32Array(n * T).fill(-1);
+    for (let t = 0; t < n; t++) for (let j = 0; j <= start + t; j++) rows[t * T + j] = j;
+    if (!this.sinks) {
+      // No sink in MLA: a logit no score comes near adds nothing to the softmax.
+      this.sinks = be.alloc('f32', [H], 'MLA (no) sinks');
+      be.upload(this.sinks, new Float32Array(H).fill(-1e30));
+    }
+    const qT = this.qBuf.view([n, HW]), oT = this.oBuf.view([n, HW]);
+    be.upload(qT, Q);
+    be.sparseAttention(qT, this.mirror(cache, T), rows, T, this.sinks, oT, this.w.softmaxScale);
+    const att = await be.download(oT);
+    const o = new Float32Array(n * H * V), ol = new Float32Array(n * r);
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < n; t++) ol.set(att.subarray(t * HW + h * W, t * HW + h * W + r), t * r);
       const oh = await this.lin.run(be.rows(L.uv, h * V, (h + 1) * V), ol, n); // [n, V]
       for (let t = 0; t < n; t++) o.set(oh.subarray(t * V, (t + 1) * V), t * H * V + h * V);
     }

@@ -845,7 +845,12 @@ export class DeepseekV4Sequence implements Sequence {
     tap('gate.indices', chosen);
     tap('gate.weights', weight);
 
-    // Shared expert, then each routed expert over the tokens routed to it.
+    // Shared expert, then each routed expert over the tokens routed to it. Every expert's w1 and
+    // w3 read the same rows, so their FP8 rounding is done once here.
+    if (this.fp8In) {
+      x = x.slice();
+      this.fp8In(x);
+    }
     const out = await this.expert(F.shared, x, n, null);
     const byExpert = new Map<number, number[]>();
     for (let i = 0; i < n * K; i++) {
@@ -869,11 +874,11 @@ export class DeepseekV4Sequence implements Sequence {
     return out;
   }
 
-  /** Clamped SwiGLU expert (§7.3); the routing weight scales w2's input. */
+  /** Clamped SwiGLU expert (§7.3) of rows x already rounded for FP8 products; the routing weight scales w2's input. */
   private async expert(X: ExpertWeights, x: Float32Array, m: number, weight: Float32Array | null): Promise<Float32Array> {
     const L = this.c.swigluLimit;
-    const g = await this.lin.run(X.w1, x, m, this.fp8In);
-    const u = await this.lin.run(X.w3, x, m, this.fp8In);
+    const g = await this.lin.run(X.w1, x, m);
+    const u = await this.lin.run(X.w3, x, m);
     const inter = g.length / m;
     for (let r = 0; r < m; r++) {
       const wr = weight ? weight[r] : 1;

@@ -30,7 +30,7 @@ import { qatFp8, qatFp8AmaxScale } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import type { V3Config } from './deepseek-v3-config.js';
-import { DeviceBuffer, forEachExpert, HostLinear, rmsnormRows, sigmoid, topIndices } from './host-linear.js';
+import { DeviceBuffer, forEachExpert, HostLinear, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
 import type { LanguageModel, ModelDescription, Sequence } from './model.js';
 
 export interface V3Numerics {
@@ -100,11 +100,7 @@ export interface V3Probe {
   blockInput?(name: string): Float32Array | undefined;
 }
 
-export class DeepseekV3Model implements LanguageModel {
-  readonly defaultContext: number;
-  private readonly sequences = new Set<DeepseekV3Sequence>();
-  private closed = false;
-
+export class DeepseekV3Model extends SequenceOwner<DeepseekV3Sequence> implements LanguageModel {
   constructor(
     readonly config: V3Config,
     readonly weights: V3Weights,
@@ -112,28 +108,14 @@ export class DeepseekV3Model implements LanguageModel {
     readonly backend: Backend,
     readonly numerics: V3Numerics,
     readonly description: ModelDescription,
-    private readonly release: () => Promise<void>,
-    private readonly file?: WeightFile,
+    release: () => Promise<void>,
+    file?: WeightFile,
   ) {
-    this.defaultContext = description.details.defaultContext as number;
+    super(description, config.contextLength, release, file);
   }
 
-  newSequence(opts: { contextLength?: number } = {}): DeepseekV3Sequence {
-    if (this.closed) throw new Error('the model is closed');
-    const n = opts.contextLength ?? this.defaultContext;
-    if (!(Number.isInteger(n) && n > 0)) throw new Error(`contextLength ${n} must be a positive integer`);
-    if (n > this.config.contextLength) throw new Error(`context length ${n} is longer than the model's context of ${this.config.contextLength} tokens`);
-    const s = new DeepseekV3Sequence(this, n, () => this.sequences.delete(s));
-    this.sequences.add(s);
-    return s;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const s of [...this.sequences]) s.free();
-    await this.release();
-    this.file?.close();
+  protected makeSequence(capacity: number, onFree: () => void): DeepseekV3Sequence {
+    return new DeepseekV3Sequence(this, capacity, onFree);
   }
 }
 

@@ -24,7 +24,7 @@
  */
 import type { Backend, Tensor } from '../kernels/backend.js';
 import { hadamard, hcSplitSinkhorn, ropeTail, sqrtSoftplus } from '../kernels/deepseek-ops.js';
-import { DeviceBuffer, HostLinear, rmsnormRows, sigmoid, topIndices } from './host-linear.js';
+import { DeviceBuffer, HostLinear, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
 import { ropeFreqs, yarnFreqs } from '../kernels/rope-freqs.js';
 import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -301,12 +301,7 @@ export function v4LayerStateBytes(c: V4Config, ratio: number, capacity: number):
 
 // ---- the model ---------------------------------------------------------------------------------
 
-export class DeepseekV4Model implements LanguageModel {
-  /** Context newSequence() gives by default. */
-  readonly defaultContext: number;
-  private readonly sequences = new Set<DeepseekV4Sequence>();
-  private closed = false;
-
+export class DeepseekV4Model extends SequenceOwner<DeepseekV4Sequence> implements LanguageModel {
   constructor(
     readonly config: V4Config,
     readonly weights: V4Weights,
@@ -314,28 +309,14 @@ export class DeepseekV4Model implements LanguageModel {
     readonly backend: Backend,
     readonly numerics: V4Numerics,
     readonly description: ModelDescription,
-    private readonly release: () => Promise<void>,
-    private readonly file: WeightFile,
+    release: () => Promise<void>,
+    file: WeightFile,
   ) {
-    this.defaultContext = description.details.defaultContext as number;
+    super(description, config.contextLength, release, file);
   }
 
-  newSequence(opts: { contextLength?: number } = {}): DeepseekV4Sequence {
-    if (this.closed) throw new Error('the model is closed');
-    const n = opts.contextLength ?? this.defaultContext;
-    if (!(Number.isInteger(n) && n > 0)) throw new Error(`contextLength ${n} must be a positive integer`);
-    if (n > this.config.contextLength) throw new Error(`context length ${n} is longer than the model's context of ${this.config.contextLength} tokens`);
-    const s = new DeepseekV4Sequence(this, n, () => this.sequences.delete(s));
-    this.sequences.add(s);
-    return s;
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const s of [...this.sequences]) s.free();
-    await this.release();
-    this.file.close();
+  protected makeSequence(capacity: number, onFree: () => void): DeepseekV4Sequence {
+    return new DeepseekV4Sequence(this, capacity, onFree);
   }
 }
 

@@ -6,6 +6,8 @@
  */
 import { type Backend, numel, type Tensor } from '../kernels/backend.js';
 import { byteSize } from '../tensor/dtype.js';
+import type { WeightFile } from '../formats/weight-file.js';
+import type { ModelDescription } from './model.js';
 
 /** y[r] = w ⊙ x[r] / sqrt(mean(x[r]²) + eps) for every row of width `width`; w null = weightless. */
 export function rmsnormRows(x: Float32Array, width: number, w: Float32Array | null, eps: number, y = x): Float32Array {
@@ -103,4 +105,40 @@ export async function forEachExpert(chosen: Int32Array, expert: (e: number, slot
     else byExpert.set(chosen[i], [i]);
   }
   for (const [e, slots] of [...byExpert].sort((a, b) => a[0] - b[0])) await expert(e, slots);
+}
+
+/**
+ * What the DeepSeek models share around their forward passes: handing out sequences of a checked
+ * capacity and releasing everything on close.
+ */
+export abstract class SequenceOwner<S extends { free(): void }> {
+  /** Context newSequence() gives by default. */
+  readonly defaultContext: number;
+  private readonly sequences = new Set<S>();
+  private closed = false;
+
+  constructor(description: ModelDescription, private readonly trainedContext: number,
+    private readonly release: () => Promise<void>, private readonly file?: WeightFile) {
+    this.defaultContext = description.details.defaultContext as number;
+  }
+
+  protected abstract makeSequence(capacity: number, onFree: () => void): S;
+
+  newSequence(opts: { contextLength?: number } = {}): S {
+    if (this.closed) throw new Error('the model is closed');
+    const n = opts.contextLength ?? this.defaultContext;
+    if (!(Number.isInteger(n) && n > 0)) throw new Error(`contextLength ${n} must be a positive integer`);
+    if (n > this.trainedContext) throw new Error(`context length ${n} is longer than the model's context of ${this.trainedContext} tokens`);
+    const s = this.makeSequence(n, () => this.sequences.delete(s));
+    this.sequences.add(s);
+    return s;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of [...this.sequences]) s.free();
+    await this.release();
+    this.file?.close();
+  }
 }

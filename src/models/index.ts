@@ -88,26 +88,24 @@ function deepseekDir(p: string): DeepseekDir | undefined {
 async function loadDeepseek(ds: DeepseekDir, opts: LoadOptions): Promise<LanguageModel> {
   if (!ds.v4) return loadV3Plan(planV3(ds.dir, ds.config, opts), opts);
   const plan = planV4(ds.dir, ds.config, opts);
-  let backend: Backend;
-  try {
-    backend = opts.backend ?? await CpuBackend.create({ threads: opts.threads });
-  } catch (err) {
-    plan.file.close();
-    throw err;
-  }
-  return loadV4(ds.dir, plan, backend, opts, opts.backend === undefined);
+  return withBackend(opts, plan.file, (backend, owns) => loadV4(ds.dir, plan, backend, opts, owns));
 }
 
 /** A DeepSeek-V3 plan (HF directory or `deepseek2` GGUF) loaded; the model owns the plan's file. */
 async function loadV3Plan(plan: V3Plan, opts: LoadOptions): Promise<LanguageModel> {
+  return withBackend(opts, plan.file, (backend, owns) => loadV3(plan, backend, opts, owns));
+}
+
+/** Runs `load` with the given backend or a new CPU one; `file` is closed if no backend can be made. */
+async function withBackend<T>(opts: LoadOptions, file: { close(): void }, load: (backend: Backend, owns: boolean) => Promise<T>): Promise<T> {
   let backend: Backend;
   try {
     backend = opts.backend ?? await CpuBackend.create({ threads: opts.threads });
   } catch (err) {
-    plan.file.close();
+    file.close();
     throw err;
   }
-  return loadV3(plan, backend, opts, opts.backend === undefined);
+  return load(backend, opts.backend === undefined);
 }
 
 const isV3 = (src: LlamaSource | V3Plan): src is V3Plan => 'source' in src;

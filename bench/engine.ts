@@ -42,16 +42,18 @@ export async function benchEngine(argv: string[]): Promise<number> {
         prompt: Array.from({ length: promptLen }, (_, t) => 3 + ((i * 7919 + t * 104729) % (vocab - 3))),
         maxTokens: gen, sampling: { temperature: 0 },
       }));
-      let first = 0, tokens = 0;
+      // Decode is timed from the moment every request has its first token (its prefill is done).
+      let started = 0, first = 0, tokens = 0;
       await Promise.all(handles.map(async (h) => {
+        let own = 0;
         for await (const e of h) {
           if (e.token < 0) continue;
-          if (!first) first = performance.now();
-          tokens++;
+          if (++own === 1 && ++started === batch) first = performance.now();
+          else if (first) tokens++;
         }
       }));
       const seconds = (performance.now() - first) / 1000;
-      const tps = (tokens - batch) / seconds; // the first token of each request came from its prefill
+      const tps = tokens / seconds;
       rows.push({ batch, tps });
       process.stdout.write(`batch ${String(batch).padStart(3)}: ${tps.toFixed(1).padStart(8)} tok/s aggregate  (${(tps / batch).toFixed(1)} per request)${quiet ? '' : '  [machine busy]'}\n`);
       await engine.close();

@@ -230,7 +230,9 @@ export class Engine {
     if (job.stateBytes > this.maxStateBytes) {
       throw new EngineBusyError(`this request needs ${job.stateBytes} bytes of state, more than the engine's budget of ${this.maxStateBytes}`, false);
     }
-    if (this.waiting.length >= this.maxQueue) throw new EngineBusyError(`too many requests waiting (${this.waiting.length})`, true);
+    // The queue is what cannot start yet: requests waiting beyond the free slots.
+    const queued = this.waiting.length - Math.max(0, this.maxSequences - this.running.length);
+    if (queued >= this.maxQueue) throw new EngineBusyError(`too many requests waiting (${queued})`, true);
     this.waiting.push(job);
     req.signal?.addEventListener('abort', () => this.kick(), { once: true });
     this.kick();
@@ -249,6 +251,8 @@ export class Engine {
   }
 
   private async run(): Promise<void> {
+    // Requests submitted in the same tick as the first one share its first step.
+    await Promise.resolve();
     while (this.waiting.length || this.running.length) {
       await this.admit();
       for (const j of [...this.running, ...this.waiting]) if (j.req.signal?.aborted) this.finish(j, 'aborted');

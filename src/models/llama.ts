@@ -353,12 +353,15 @@ export class LlamaModel implements LanguageModel {
       const a = act.first(rows);
       runLayers(this, a, parts, positions);
       if (last.length === 0) continue;
-      last.forEach(([, row], k) => be.rmsnorm(be.view(a.x, row * dim, [1, dim]), this.weights.outputNorm, be.view(act.h, k * dim, [1, dim]), this.config.eps));
+      // The last rows' normed outputs go to rows 0 … last.length−1 of h: in one call when every row
+      // is a last row (decode steps), else row by row.
+      if (last.length === rows) be.rmsnorm(a.x, this.weights.outputNorm, a.h, this.config.eps);
+      else last.forEach(([, row], k) => be.rmsnorm(be.view(a.x, row * dim, [1, dim]), this.weights.outputNorm, be.view(act.h, k * dim, [1, dim]), this.config.eps));
       const y = be.view(logits, 0, [last.length, vocab]);
       if (last.length === 1) be.matvec(this.weights.output, be.view(act.h, 0, [1, dim]), y);
       else be.matmul(this.weights.output, be.view(act.h, 0, [last.length, dim]), y);
-      const all = await be.download(y);
-      last.forEach(([i], k) => { out[i] = all.slice(k * vocab, (k + 1) * vocab); });
+      const all = await be.download(y); // a fresh copy: each item gets its own part of it
+      last.forEach(([i], k) => { out[i] = all.subarray(k * vocab, (k + 1) * vocab); });
     }
     return out;
   }
@@ -481,10 +484,13 @@ class LlamaSequence implements Sequence {
   private readonly w: Weights;
   private readonly kCache: Tensor[] = [];
   private readonly vCache: Tensor[] = [];
-  private readonly act: Activations;
+  // forward()'s own buffers, made on first use: sequences the engine runs through the model's
+  // forwardBatch never need them (2 MB and more per request).
+  private act?: Activations;
+  private readonly batchRows: number;
   private readonly positions: Int32Array;
-  private readonly logits: Tensor; // [1, vocab]
-  private allLogits?: Tensor; // [batch, vocab], made on first use
+  private logits?: Tensor; // [1, vocab]
+  private allLogits?: Tensor; // [batch, vocab]
   private freed = false;
 
   constructor(private readonly model: LlamaModel, capacity: number, private readonly onFree: () => void) {
@@ -493,19 +499,17 @@ class LlamaSequence implements Sequence {
     this.c = model.config;
     this.w = model.weights;
     const kvDim = this.c.kvHeads * this.c.headDim;
-    const batch = Math.min(PREFILL_BATCH, capacity);
+    this.batchRows = Math.min(PREFILL_BATCH, capacity);
     try {
       for (let l = 0; l < this.c.layers; l++) {
         this.kCache.push(this.be.alloc(model.kvType, [capacity, kvDim], `layer ${l} K cache [${capacity}, ${kvDim}]`));
         this.vCache.push(this.be.alloc(model.kvType, [capacity, kvDim], `layer ${l} V cache [${capacity}, ${kvDim}]`));
       }
-      this.act = new Activations(this.be, this.c, batch);
-      this.logits = this.be.alloc('f32', [1, this.vocab], 'logits');
     } catch (err) {
       for (const t of [...this.kCache, ...this.vCache]) this.be.free(t);
       throw err;
     }
-    this.positions = new Int32Array(batch);
+    this.positions = new Int32Array(this.batchRows);
   }
 
   private get vocab(): number { return this.w.output.shape[0]; }
@@ -515,9 +519,10 @@ class LlamaSequence implements Sequence {
     const n = tokens.length, vocab = this.vocab;
     const all = opts.allLogits ? new Float32Array(n * vocab) : undefined;
     let last: Float32Array | undefined;
-    for (let i = 0; i < n; i += this.act.rows) {
-      const m = Math.min(this.act.rows, n - i);
-      const a = this.act.first(m);
+    const act = (this.act ??= new Activations(this.be, this.c, this.batchRows));
+    for (let i = 0; i < n; i += act.rows) {
+      const m = Math.min(act.rows, n - i);
+      const a = act.first(m);
       this.layers(a, tokens.slice(i, i + m));
       if (all) all.set(await this.head(a, m, true), i * vocab);
       else if (i + m === n) last = await this.head(a, m, false);
@@ -548,10 +553,11 @@ class LlamaSequence implements Sequence {
       const x = m === 1 ? a.x : be.view(a.x, (m - 1) * c.dim, [1, c.dim]);
       const h = m === 1 ? a.h : be.view(a.h, 0, [1, c.dim]);
       be.rmsnorm(x, w.outputNorm, h, c.eps);
-      be.matvec(w.output, h, this.logits);
-      return be.download(this.logits);
+      const logits = (this.logits ??= be.alloc('f32', [1, this.vocab], 'logits'));
+      be.matvec(w.output, h, logits);
+      return be.download(logits);
     }
-    this.allLogits ??= be.alloc('f32', [this.act.rows, this.vocab], 'logits of a prefill batch');
+    this.allLogits ??= be.alloc('f32', [this.batchRows, this.vocab], 'logits of a prefill batch');
     const out = be.view(this.allLogits, 0, [m, this.vocab]);
     be.rmsnorm(a.x, w.outputNorm, a.h, c.eps);
     be.matmul(w.output, a.h, out);
@@ -605,9 +611,10 @@ class LlamaSequence implements Sequence {
   free(): void {
     if (this.freed) return;
     this.freed = true;
-    for (const t of [...this.kCache, ...this.vCache, this.logits]) this.be.free(t);
+    for (const t of [...this.kCache, ...this.vCache]) this.be.free(t);
+    if (this.logits) this.be.free(this.logits);
     if (this.allLogits) this.be.free(this.allLogits);
-    this.act.free();
+    this.act?.free();
     this.onFree();
   }
 }

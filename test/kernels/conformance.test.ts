@@ -24,7 +24,7 @@ import { assertClose, maxAbs, randomF32, rng, tensorOf } from './util.js';
 
 const FLOAT = new Set(['f32', 'f16', 'bf16']);
 const ROWS = [1, 5, 37, 130, 259];
-const TOKENS = [1, 3, 7];
+const TOKENS = [1, 3, 7, 12]; // 12: a full 8-token matmul tile, then a 4-token one
 
 const gcd = (a: number, b: number): number => (b ? gcd(b, a % b) : a);
 const lcm = (a: number, b: number) => (a / gcd(a, b)) * b;
@@ -297,7 +297,7 @@ for (const threads of [2, 1]) {
     });
 
     for (const kernel of MATRIX_KERNELS) {
-      it(`${formatName(kernel.format)}${kernel.variant ? ` (${kernel.variant})` : ''}: matvec and matmul (n = 1, 3, 7) match the twin`, () => {
+      it(`${formatName(kernel.format)}${kernel.variant ? ` (${kernel.variant})` : ''}: matvec and matmul (n = 1, 3, 7, 12) match the twin`, () => {
         let seed = 1;
         be.setFastActivations(kernel.variant === 'int8-act'); // the backend then dispatches to this kernel
         try {

@@ -211,24 +211,26 @@ for (const kern of QUANT_KERNELS) for (const b of BUILDS) {
 
   test(`${name}: matmul wasm ≈ twin over tokens; only [row0,row1) of each token written`, () => {
     use(b.v, b.scratch);
-    const n = 5; // a tile of four tokens and one left over
-    const s = setup(kern, n, 202);
-    const ldy = s.rows + 5;
-    const y = alloc(4 * n * ldy), yt = alloc(4 * n * ldy);
-    for (const [r0, r1] of [[0, s.rows], [1, s.rows - 2]]) {
-      fillSentinel(y, n * ldy);
-      fillSentinel(yt, n * ldy);
-      wasm[kern.wasm.matmul](s.w, s.scale, s.x, y, s.k, n, ldy, r0, r1);
-      kern.twin.matmul(memory.buffer, s.w, s.scale, s.x, yt, s.k, n, ldy, r0, r1);
-      const bits = new Uint32Array(memory.buffer, y, n * ldy);
-      for (let t = 0; t < n; t++) {
-        for (let r = 0; r < ldy; r++) {
-          const i = t * ldy + r;
-          if (r < r0 || r >= r1) { assert.equal(bits[i], SENTINEL, `${name} matmul: token ${t} row ${r} written`); continue; }
-          const ref = reference(s, t, r);
-          const a = f32(y, n * ldy)[i], b = f32(yt, n * ldy)[i];
-          assert.ok(Math.abs(b - ref.y) <= ref.tol, `${name} matmul token ${t} row ${r}: twin ${b} vs reference ${ref.y}`);
-          assert.ok(Math.abs(a - b) <= 2e-6 * ref.bound + 1e-30, `${name} matmul token ${t} row ${r}: wasm ${a} vs twin ${b}`);
+    // 5: an 8-token tile with 5 tokens stored; 12: a full 8-token tile, then a 4-token one.
+    for (const n of [5, 12]) {
+      const s = setup(kern, n, 202);
+      const ldy = s.rows + 5;
+      const y = alloc(4 * n * ldy), yt = alloc(4 * n * ldy);
+      for (const [r0, r1] of [[0, s.rows], [1, s.rows - 2]]) {
+        fillSentinel(y, n * ldy);
+        fillSentinel(yt, n * ldy);
+        wasm[kern.wasm.matmul](s.w, s.scale, s.x, y, s.k, n, ldy, r0, r1);
+        kern.twin.matmul(memory.buffer, s.w, s.scale, s.x, yt, s.k, n, ldy, r0, r1);
+        const bits = new Uint32Array(memory.buffer, y, n * ldy);
+        for (let t = 0; t < n; t++) {
+          for (let r = 0; r < ldy; r++) {
+            const i = t * ldy + r;
+            if (r < r0 || r >= r1) { assert.equal(bits[i], SENTINEL, `${name} matmul: token ${t} row ${r} written`); continue; }
+            const ref = reference(s, t, r);
+            const a = f32(y, n * ldy)[i], b = f32(yt, n * ldy)[i];
+            assert.ok(Math.abs(b - ref.y) <= ref.tol, `${name} matmul token ${t} row ${r}: twin ${b} vs reference ${ref.y}`);
+            assert.ok(Math.abs(a - b) <= 2e-6 * ref.bound + 1e-30, `${name} matmul token ${t} row ${r}: wasm ${a} vs twin ${b}`);
+          }
         }
       }
     }
@@ -239,7 +241,7 @@ test('kernels read nothing past the weights or the activations (placed at the en
   for (const kern of QUANT_KERNELS) for (const v of VARIANTS) {
     use(v, true);
     const name = `${label(kern)} [${v}]`;
-    const n = 2;
+    const n = 5; // from four tokens on, the q4_0 and q8_0 matmuls stage them in panels
     const s = setup(kern, n, 303);
     const y = alloc(4 * n * s.rows);
     const ref = new Float32Array(n * s.rows);
@@ -349,12 +351,12 @@ test('largest codes against ±127 activations (the i16 bounds of the byte dots),
   }
 });
 
-test('q4_0 and q8_0 matmul tiles: extreme codes against ±127/−128 activations, 5 tokens × 3 rows, hand-computed', () => {
-  // The matmul tiles (2 rows × 4 tokens, then a lone row and a leftover token) fold the block dots
-  // of four tokens together before widening: all-extreme codes reach those sums' bounds. Row 0: the
-  // largest weight everywhere, row 1 the smallest, row 2 the largest again; every activation of
-  // token t is v[t] with d = 1. Expected y = w · v · k, exact in f32.
-  const k = 64, v = [-127, 127, -128, 1, -127];
+test('q4_0 and q8_0 matmul tiles: extreme codes against ±127/−128 activations, 12 tokens × 3 rows, hand-computed', () => {
+  // The matmul tiles (4 rows × 8 tokens, then 4 rows × 4 tokens) add a block's byte dots up in i16
+  // before widening: all-extreme codes reach those sums' bounds. Row 0: the largest weight
+  // everywhere, row 1 the smallest, row 2 the largest again; every activation of token t is v[t]
+  // with d = 1. Expected y = w · v · k, exact in f32.
+  const k = 64, v = [-127, 127, -128, 1, -127, -128, 127, -128, -128, 127, 1, -127];
   const cases = [
     { kern: 'q4_0', block: (hi: boolean) => { const b = new Uint8Array(18); b.set([0x00, 0x3c]); b.fill(hi ? 0xff : 0, 2); return b; }, hi: 7, lo: -8 },
     { kern: 'q8_0', block: (hi: boolean) => { const b = new Uint8Array(34); b.set([0x00, 0x3c]); b.fill(hi ? 0x7f : 0x80, 2); return b; }, hi: 127, lo: -128 },

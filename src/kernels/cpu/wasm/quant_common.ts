@@ -18,8 +18,6 @@
 // block of q8_0 weights gives at most 256 · 32 · 128 · 128 = 2^27. Callers shift them back by 8 or
 // fold 1/256 into the block scale.
 
-import { scratchBytes, scratchPtr } from './scratch';
-
 // Vector constants live in static memory (below __heap_base): V8 rebuilds a v128.const at every
 // use inside a loop (three instructions, two on the vector ports); a load from here is one load.
 const K = memory.data<u16>([
@@ -180,58 +178,6 @@ const MATMUL_BLOCK_BYTES: usize = 256 * 1024;
   for (let b0 = row0; b0 < row1; b0 += block) {
     const b1 = min(row1, b0 + block);
     for (let t = 0; t < n; t++) {
-      const xt = x + <usize>t * xs, yt = y + <usize>t * ys;
-      for (let r = b0; r < b1; r += 4) {
-        const c = min(4, b1 - r);
-        storeN(yt + (<usize>r << 2), dot(w, scale, r, r + min(1, c - 1), r + min(2, c - 1), r + c - 1, xt, k, 0), c);
-      }
-    }
-  }
-}
-
-// ---- register tiles for matmul ------------------------------------------------------------------
-//
-// matmulRows re-decodes every weight block once per token. A tiled matmul instead stages four
-// tokens' activation planes once (Prep4, in this thread's scratch) and runs a 2-row × 4-token tile
-// over them (Tile2x4): each weight block is widened once and meets four tokens, each activation
-// plane is loaded once per two rows. Tokens past the last multiple of four, and calls whose staged
-// tile does not fit the scratch, take the matmulRows path.
-
-/** Stages tokens x, x + xs, x + 2xs, x + 3xs (k elements each) at p. */
-export type Prep4 = (x: usize, xs: usize, p: usize, k: i32) => void;
-/**
- * Weight rows at w0 and w1 against the four tokens staged at p: writes y[t·ys] (row w0) and, when
- * `two`, y[t·ys + 4] (row w1) for t < 4. A lone row passes w1 = w0, two = false.
- */
-export type Tile2x4 = (w0: usize, w1: usize, p: usize, k: i32, y: usize, ys: usize, two: bool) => void;
-
-/** Writes lane t of v (token t's sum) to y + t·ys. */
-@inline export function storeTokens(y: usize, ys: usize, v: v128): void {
-  store<f32>(y, f32x4.extract_lane(v, 0));
-  store<f32>(y + ys, f32x4.extract_lane(v, 1));
-  store<f32>(y + 2 * ys, f32x4.extract_lane(v, 2));
-  store<f32>(y + 3 * ys, f32x4.extract_lane(v, 3));
-}
-
-/**
- * Matmul by register tiles (see above); `prepBytes` is the staged size of four tokens, `dot` the
- * format's matvec Dot4 for the fallback and the leftover tokens.
- */
-@inline export function matmulTiled(prep: Prep4, prepBytes: usize, tile: Tile2x4, dot: Dot4, rowBytes: usize, xs: usize,
-  w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  if (n < 4 || prepBytes > scratchBytes) { matmulRows(dot, rowBytes, xs, w, scale, x, y, k, n, ldy, row0, row1); return; }
-  const block = max(2, <i32>(MATMUL_BLOCK_BYTES / rowBytes) & ~1), ys = <usize>ldy << 2, p = scratchPtr;
-  for (let b0 = row0; b0 < row1; b0 += block) {
-    const b1 = min(row1, b0 + block);
-    let t = 0;
-    for (; t + 4 <= n; t += 4) {
-      prep(x + <usize>t * xs, xs, p, k);
-      const yt = y + <usize>t * ys;
-      let r = b0;
-      for (; r + 2 <= b1; r += 2) tile(w + <usize>r * rowBytes, w + <usize>(r + 1) * rowBytes, p, k, yt + (<usize>r << 2), ys, true);
-      if (r < b1) tile(w + <usize>r * rowBytes, w + <usize>r * rowBytes, p, k, yt + (<usize>r << 2), ys, false);
-    }
-    for (; t < n; t++) {
       const xt = x + <usize>t * xs, yt = y + <usize>t * ys;
       for (let r = b0; r < b1; r += 4) {
         const c = min(4, b1 - r);

@@ -19,10 +19,10 @@ import type { WeightFile } from '../formats/weight-file.js';
 import { openSafetensors } from '../formats/safetensors.js';
 import { FP8_BLOCK_F32, type WeightFormat } from '../tensor/dtype.js';
 import { dequantize } from '../tensor/dequantize.js';
-import { dequantizeRow } from '../tensor/quant-gguf.js';
 import { deepseekTokenizer } from '../tokenizer/deepseek.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { DeepseekV3Model, type MlpWeights, type V3LayerWeights, type V3MtpWeights, type V3Weights, v3StateBytesPerToken } from './deepseek-v3.js';
+import { readVector } from './host-linear.js';
 import { type V3Config, v3ConfigFromHF, v3LayerPrefix, v3Tensors } from './deepseek-v3-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
 import type { LoadOptions, ModelDescription } from './model.js';
@@ -339,9 +339,7 @@ export async function loadV3(plan: V3Plan, backend: Backend, opts: LoadOptions, 
     if (ownsBackend) await backend.close();
   };
   const vector = (name: string): Float32Array => {
-    const t = file.tensors.get(name)!;
-    const out = new Float32Array(numel(t.shape));
-    dequantizeRow(t.dtype, file.read(name), out, out.length);
+    const out = readVector(file, name);
     progress(name);
     return out;
   };

@@ -12,12 +12,12 @@ import { type Backend, type Tensor, numel } from '../kernels/backend.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import { openSafetensors } from '../formats/safetensors.js';
 import { FP4_E8M0_32, FP8_BLOCK_E8M0, type WeightFormat } from '../tensor/dtype.js';
-import { dequantizeRow } from '../tensor/quant-gguf.js';
 import { deepseekTokenizer } from '../tokenizer/deepseek.js';
 import {
   DeepseekV4Model, type AttentionWeights, type BlockWeights, type CompressorWeights, type ExpertWeights,
   type HcWeights, type HeadMixer, type MoeWeights, type V4Weights, v4LayerStateBytes, v4RopeFreqs,
 } from './deepseek-v4.js';
+import { readVector } from './host-linear.js';
 import { type ExpectedTensor, isRoutedExpert, layerKind, v4ConfigFromHF, v4Tensors, type V4Config } from './deepseek-v4-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
 import type { LoadOptions, ModelDescription } from './model.js';
@@ -151,9 +151,7 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
   }
 
   const vector = (name: string): Float32Array => {
-    const t = file.tensors.get(name)!;
-    const out = new Float32Array(numel(t.shape));
-    dequantizeRow(t.dtype, file.read(name), out, out.length);
+    const out = readVector(file, name);
     progress(name);
     return out;
   };

@@ -6,6 +6,7 @@
  */
 import { type Backend, numel, type Tensor } from '../kernels/backend.js';
 import { byteSize } from '../tensor/dtype.js';
+import { dequantizeRow } from '../tensor/quant-gguf.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import type { ModelDescription } from './model.js';
 
@@ -28,6 +29,15 @@ export function topIndices(v: ArrayLike<number>, n: number, k: number): number[]
   const idx = Array.from({ length: n }, (_, i) => i);
   idx.sort((a, b) => (v[b] - v[a]) || (a - b));
   return idx.slice(0, k);
+}
+
+/** A small tensor of the file (norm weights, biases, scales) as f32 on the host, whatever its stored type. */
+export function readVector(file: WeightFile, name: string): Float32Array {
+  const t = file.tensors.get(name);
+  if (!t) throw new Error(`${file.path}: no tensor named '${name}'`);
+  const out = new Float32Array(numel(t.shape));
+  dequantizeRow(t.dtype, file.read(name), out, out.length);
+  return out;
 }
 
 /** Bytes of a weight tensor and its block scales. */

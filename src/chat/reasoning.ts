@@ -39,6 +39,9 @@ export class ReasoningSplitter {
   /** True once the reasoning has ended (or there was none) and text goes to the answer. */
   get inAnswer(): boolean { return this.state === 'answer'; }
 
+  /** True inside the reasoning block. */
+  get inReasoning(): boolean { return this.state === 'reasoning'; }
+
   push(text: string): ReasoningParts {
     this.buf += text;
     let reasoning = '';

@@ -6,6 +6,7 @@ const usage = `minke — DeepSeek-V4 family inference in TypeScript
 usage:
   minke run MODEL [PROMPT] [options]      generate: one answer, or an interactive chat (minke run --help)
   minke logits MODEL --tokens 1,2,3       raw logits of one prefill, as JSON (minke logits --help)
+  minke serve [MODEL…] [options]         the DeepSeek API (OpenAI/Anthropic compatible) over HTTP (minke serve --help)
   minke info MODEL [--json] [--ctx N]     what a model file holds and the memory it will need
   minke bench MODEL [--prompt N --gen N]  prefill and decode speed, peak memory
   minke bench kernels                     kernel throughput against this machine's memory bandwidth
@@ -27,11 +28,13 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./run.js')).runCommand(rest);
     case 'logits':
       return (await import('./logits.js')).logitsCommand(rest);
+    case 'serve':
+      return (await import('./serve.js')).serveCommand(rest);
     case 'info':
       return (await import('./info.js')).infoCommand(rest);
     case 'bench':
       // `bench kernels` (and the other named benchmarks) live in bench/; anything else is a model.
-      if (['kernels', 'models', 'v3', 'v4', 'engine'].includes(rest[0])) return (await import('../../bench/main.js')).benchCommand(rest);
+      if (['kernels', 'models', 'v3', 'v4', 'engine', 'serve'].includes(rest[0])) return (await import('../../bench/main.js')).benchCommand(rest);
       return (await import('./bench-model.js')).benchModelCommand(rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)} (minke --help lists the commands)`);

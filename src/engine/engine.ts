@@ -461,9 +461,10 @@ function probOf(d: TokenDistribution, id: number): number {
 /** The distribution ∝ max(0, p − q) that a rejected draft is replaced from. */
 function residual(p: TokenDistribution, q: TokenDistribution): TokenDistribution {
   const ids: number[] = [], probs: number[] = [];
+  const qOf = new Map<number, number>(q.ids.map((id, i) => [id, q.probs[i]])); // a lookup per id would be O(V²)
   let sum = 0;
   p.ids.forEach((id, i) => {
-    const r = Math.max(0, p.probs[i] - probOf(q, id));
+    const r = Math.max(0, p.probs[i] - (qOf.get(id) ?? 0));
     if (r > 0) { ids.push(id); probs.push(r); sum += r; }
   });
   if (sum === 0) return p; // p ≤ q everywhere cannot happen for a rejection; keep p as a safe fallback

@@ -102,9 +102,12 @@ export class Sampler {
     this.applyPenalties(logits, history);
     if (o.temperature === 0) return { ids: [argmax(logits)], probs: [1] };
 
-    // Candidates sorted by logit, truncated by top-k first so the sort stays cheap.
-    let ids = sortedIds(logits, o.topK > 0 ? Math.min(o.topK, logits.length) : logits.length);
-    const maxLogit = logits[ids[0]];
+    // Candidates sorted by logit, truncated by top-k first so the sort stays cheap; with no cut
+    // at all (top-k, top-p and min-p off) the order does not matter and nothing is sorted.
+    const cut = o.topK > 0 || o.topP < 1 || o.minP > 0;
+    let ids = sortedIds(logits, o.topK > 0 ? Math.min(o.topK, logits.length) : logits.length, cut);
+    let maxLogit = -Infinity;
+    for (const id of ids) if (logits[id] > maxLogit) maxLogit = logits[id];
     let probs = ids.map((id) => Math.exp(logits[id] - maxLogit));
     let sum = probs.reduce((a, b) => a + b, 0);
 
@@ -167,16 +170,16 @@ export class Sampler {
  * Indices of the `k` largest logits, largest first (earlier index first on ties). Without a top-k
  * (k = all) the whole vocabulary would be sorted; tokens whose logit is so far below the best that
  * their softmax share is negligible (< 2^-40 each, even counting all of them) cannot change any
- * top-p/min-p cut or draw, so they are dropped before the sort.
+ * top-p/min-p cut or draw, so they are dropped before the sort (or, `sort` false, kept in id order).
  */
-function sortedIds(logits: Float32Array, k: number): number[] {
+function sortedIds(logits: Float32Array, k: number, sort = true): number[] {
   if (k >= logits.length) {
     let max = -Infinity;
     for (const v of logits) if (v > max) max = v;
     const floor = max - (40 * Math.LN2 + Math.log(logits.length));
     const ids: number[] = [];
     for (let i = 0; i < logits.length; i++) if (logits[i] >= floor) ids.push(i);
-    return ids.sort((a, b) => logits[b] - logits[a] || a - b);
+    return sort ? ids.sort((a, b) => logits[b] - logits[a] || a - b) : ids;
   }
   // Partial selection: keep a sorted window of the best k seen so far.
   const best: number[] = [];

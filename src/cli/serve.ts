@@ -80,7 +80,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const host = config.host ?? '127.0.0.1';
   if (!isLoopback(host) && !keys.length) process.stderr.write(`warning: listening on ${host} without --api-key: anyone who can reach this machine can use it\n`);
   const { url, server } = await startServer(config);
-  process.stderr.write(`minke serve: listening on ${url} (models: ${models.map((m) => m.name ?? ('path' in m ? m.path : '')).join(', ')})\n`);
+  process.stderr.write(`minke serve: listening on ${url} (models: ${server.context.registry.names().join(', ')})\n`);
   await new Promise<void>((resolve) => {
     const stop = () => { process.stderr.write('minke serve: stopping\n'); void server.close().then(resolve); };
     process.once('SIGTERM', stop);

@@ -42,6 +42,8 @@ export interface EngineRequest {
   readonly constraint?: TokenConstraint;
   /** Context of this request's sequence (default: the engine's). */
   readonly contextLength?: number;
+  /** Prefix-cache partition: requests only reuse cached prefixes of their own partition (DeepSeek's user_id). */
+  readonly cachePartition?: string;
 }
 
 export interface TokenLogprob {
@@ -95,11 +97,11 @@ export interface EngineOptions {
 /** What the engine needs from a prefix cache (prefix-cache.ts implements it). */
 export interface PrefixStore {
   /** The longest stored prefix of `prompt` shorter than it (at least one token is left to compute), restored into `seq`. */
-  restore(prompt: readonly number[], seq: Sequence): Promise<number>;
+  restore(prompt: readonly number[], seq: Sequence, partition?: string): Promise<number>;
   /** The length up to which `prompt` should be stored, or 0. */
   storeLength(prompt: readonly number[]): number;
   /** Saves `seq`, which holds exactly `prompt[0:length]`. */
-  store(prompt: readonly number[], length: number, seq: Sequence): Promise<void>;
+  store(prompt: readonly number[], length: number, seq: Sequence, partition?: string): Promise<void>;
 }
 
 /** A refused request: the queue is full or the request can never fit. */
@@ -279,7 +281,7 @@ export class Engine {
         this.running.push(job);
         if (job.req.maxTokens === 0) { this.finish(job, 'length'); continue; }
         const cache = this.opts.prefixCache;
-        if (cache) job.pos = job.cachedTokens = await cache.restore(job.req.prompt, job.seq);
+        if (cache) job.pos = job.cachedTokens = await cache.restore(job.req.prompt, job.seq, job.req.cachePartition);
       } catch (err) {
         this.fail(job, err);
       }
@@ -322,7 +324,7 @@ export class Engine {
         this.stats.promptTokens += items[i].tokens.length;
         const cache = this.opts.prefixCache;
         if (cache && j.pos === cache.storeLength(j.req.prompt)) {
-          try { await cache.store(j.req.prompt, j.pos, j.seq!); } catch { /* a cache that cannot write never fails a request */ }
+          try { await cache.store(j.req.prompt, j.pos, j.seq!, j.req.cachePartition); } catch { /* a cache that cannot write never fails a request */ }
         }
         if (j.prefilling) continue;
       }

@@ -73,9 +73,9 @@ export class PrefixCache implements PrefixStore {
     return Math.floor((prompt.length - 1) / this.unit) * this.unit;
   }
 
-  async restore(prompt: readonly number[], seq: Sequence): Promise<number> {
+  async restore(prompt: readonly number[], seq: Sequence, partition = ''): Promise<number> {
     if (!seq.loadState) return 0;
-    const chain = this.chain(prompt, this.storeLength(prompt));
+    const chain = this.chain(prompt, this.storeLength(prompt), partition);
     for (let k = chain.length - 1; k >= 0; k--) {
       const e = this.entries.get(chain[k]);
       if (!e) continue;
@@ -97,9 +97,9 @@ export class PrefixCache implements PrefixStore {
     return 0;
   }
 
-  async store(prompt: readonly number[], length: number, seq: Sequence): Promise<void> {
+  async store(prompt: readonly number[], length: number, seq: Sequence, partition = ''): Promise<void> {
     if (!seq.saveState || length <= 0 || length % this.unit) return;
-    const key = this.chain(prompt, length).at(-1)!;
+    const key = this.chain(prompt, length, partition).at(-1)!;
     const known = this.entries.get(key);
     if (known) {
       known.lastUsed = ++this.clock;
@@ -120,10 +120,10 @@ export class PrefixCache implements PrefixStore {
     this.evict();
   }
 
-  /** The chain hashes of prompt[0 : unit·k] for k = 1 … length/unit. */
-  private chain(prompt: readonly number[], length: number): string[] {
+  /** The chain hashes of prompt[0 : unit·k] for k = 1 … length/unit, within one partition (a user's own cache). */
+  private chain(prompt: readonly number[], length: number, partition: string): string[] {
     const out: string[] = [];
-    let h = sha256(this.opts.fingerprint);
+    let h = sha256(partition ? `${this.opts.fingerprint}\u0000${partition}` : this.opts.fingerprint);
     for (let k = this.unit; k <= length; k += this.unit) {
       h = createHash('sha256').update(h).update(Int32Array.from(prompt.slice(k - this.unit, k))).digest('hex');
       out.push(h);

@@ -81,6 +81,7 @@ export class LocalBackend implements ChatBackend {
       topLogprobs: job.topLogprobs,
       skipSpecial: tools.length === 0,
       constraint,
+      cachePartition: job.userId,
     }, answer);
   }
 

@@ -20,6 +20,7 @@ export async function anthropicMessages(x: Exchange): Promise<void> {
   const run = backend.chat(job);
   const transcript = new AnthropicTranscript(`msg_${randomBytes(18).toString('base64url')}`, job.model, job.think !== 'none');
   if (stream) {
+    await run.ready; // an upstream's refusal is an HTTP error, not an event in an opened stream
     const sse = new EventStream(x.res, x.server.options.keepAliveMs);
     const send = (events: WireEvent[]) => { for (const w of events) sse.send(w.data, w.event); };
     try {

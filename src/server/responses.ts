@@ -15,6 +15,7 @@ export async function responses(x: Exchange): Promise<void> {
   const run = backend.chat(job);
   const transcript = new ResponsesTranscript(newId('resp'), Math.floor(Date.now() / 1000), job.model, echo, job.think !== 'none');
   if (stream) {
+    await run.ready; // an upstream's refusal is an HTTP error, not an event in an opened stream
     const sse = new EventStream(x.res, x.server.options.keepAliveMs);
     const send = (events: WireEvent[]) => { for (const w of events) sse.send(w.data, w.event); };
     try {

@@ -124,6 +124,13 @@ describe('models and plain chat (stories260K)', () => {
     assert.equal(typeof JSON.parse(call.function.arguments).city, 'string');
   });
 
+  test('prefix completion continues the given text (llama.cpp\'s greedy tokens after it)', async () => {
+    // stories260K has no template: the conversation is the document, so the assistant prefix
+    // "Once upon a time" after an empty user turn is completed as llama.cpp completes that prompt.
+    const r = await create(beta, { model: 'stories260K', messages: [{ role: 'user', content: '' }, { role: 'assistant', content: ONCE.prompt, prefix: true }], temperature: 0, max_tokens: 64 });
+    assert.equal(r.choices[0].message.content, ONCE.generated_text);
+  });
+
   test('FIM endpoint: a plain completion without suffix; a suffix needs FIM tokens', async () => {
     const r = await beta.completions.create({ model: 'stories260K', prompt: ONCE.prompt, max_tokens: 64, temperature: 0 });
     assert.equal(r.object, 'text_completion');
@@ -225,6 +232,21 @@ describe('DeepSeek-V4: thinking, tools, FIM, prefix', () => {
     const r = await beta.completions.create({ model: 'v4', prompt: 'def add(a, b):\n', suffix: '\n    return c\n', max_tokens: 4, temperature: 0 });
     assert.equal(r.usage!.completion_tokens, 4);
     assert.equal(typeof r.choices[0].text, 'string');
+  });
+
+  test('JSON output and logprobs of reasoning and content', async () => {
+    const schema = { type: 'object', properties: { answer: { enum: ['yes', 'no'] }, sure: { type: 'boolean' } }, required: ['answer', 'sure'], additionalProperties: false };
+    const r = await create(client, { model: 'v4', messages: [{ role: 'user', content: 'json please' }], thinking: { type: 'disabled' }, response_format: { type: 'json_schema', json_schema: { name: 'a', schema } }, temperature: 0, max_tokens: 300 });
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.ok(ajv.validate(schema, JSON.parse(r.choices[0].message.content)), r.choices[0].message.content);
+    const obj = await create(client, { model: 'v4', messages: [{ role: 'user', content: 'json' }], thinking: { type: 'disabled' }, response_format: { type: 'json_object' }, temperature: 0, max_tokens: 20 });
+    assert.match(obj.choices[0].message.content, /^\s*\{/);
+
+    const lp = await create(client, { model: 'v4', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 5, logprobs: true, top_logprobs: 2 });
+    const reasoning = lp.choices[0].logprobs.reasoning_content, content = lp.choices[0].logprobs.content;
+    assert.equal(reasoning.length + content.length, 5, 'every token is in one of the two lists');
+    assert.equal(reasoning.length, lp.usage.completion_tokens_details.reasoning_tokens);
+    for (const e of [...reasoning, ...content]) assert.equal(e.top_logprobs.length, 2);
   });
 
   test('thinking mode refuses a forced tool choice', async () => {

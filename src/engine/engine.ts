@@ -64,6 +64,8 @@ export interface EngineResult {
   readonly tokens: number[];
   readonly text: string;
   readonly finishReason: FinishReason;
+  /** The stop string that ended the output (finishReason 'stop'). */
+  readonly stopSequence?: string;
   readonly promptTokens: number;
   /** Prompt tokens restored from the prefix cache instead of computed. */
   readonly cachedTokens: number;
@@ -159,6 +161,7 @@ class Job {
   pending?: number;
   /** MTP draft for the token after `pending`, with the distribution it was drawn from. */
   draft?: { token: number; q: TokenDistribution };
+  stopSequence?: string;
   drafts = 0;
   draftsAccepted = 0;
   readonly tokens: number[] = [];
@@ -397,7 +400,10 @@ export class Engine {
       token: id, text: out.text,
       ...(lp ? { logprob: lp[id], top: topLogprobs(lp, j.req.topLogprobs ?? 0) } : {}),
     });
-    if (out.stopped) return this.finish(j, 'stop');
+    if (out.stopped) {
+      j.stopSequence = out.matched;
+      return this.finish(j, 'stop');
+    }
     if (j.constraint?.done) return this.finish(j, 'eog');
     if (j.tokens.length >= j.maxTokens) return this.finish(j, 'length');
     if (j.seq!.length + 1 > j.seq!.capacity) return this.finish(j, 'context');
@@ -417,7 +423,7 @@ export class Engine {
     const now = performance.now();
     this.stats.cachedTokens += j.cachedTokens;
     j.handle.end({
-      tokens: j.tokens, text: j.text, finishReason: reason,
+      tokens: j.tokens, text: j.text, finishReason: reason, stopSequence: j.stopSequence,
       promptTokens: j.req.prompt.length, cachedTokens: j.cachedTokens,
       drafts: j.drafts, draftsAccepted: j.draftsAccepted,
       firstTokenSeconds: j.firstTokenAt ? (j.firstTokenAt - j.submittedAt) / 1000 : 0,

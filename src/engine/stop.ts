@@ -11,18 +11,18 @@ export class StopMatcher {
 
   /**
    * Adds `text`; returns what may be emitted now and whether a stop string was completed (then
-   * `text` is everything before it, and the rest is dropped).
+   * `text` is everything before it, `matched` the stop string, and the rest is dropped).
    */
-  push(text: string): { text: string; stopped: boolean } {
+  push(text: string): { text: string; stopped: boolean; matched?: string } {
     const all = this.held + text;
-    let first = -1;
+    let first = -1, matched = '';
     for (const s of this.stops) {
       const i = all.indexOf(s);
-      if (i >= 0 && (first < 0 || i < first)) first = i;
+      if (i >= 0 && (first < 0 || i < first)) { first = i; matched = s; }
     }
     if (first >= 0) {
       this.held = '';
-      return { text: all.slice(0, first), stopped: true };
+      return { text: all.slice(0, first), stopped: true, matched };
     }
     const keep = this.partialTail(all);
     this.held = all.slice(all.length - keep);

@@ -17,14 +17,15 @@ type Block =
   | { type: 'text'; text: string }
   | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
 
-export type StopReason = 'end_turn' | 'max_tokens' | 'tool_use' | 'refusal';
+export type StopReason = 'end_turn' | 'max_tokens' | 'tool_use' | 'refusal' | 'stop_sequence';
 
 /**
  * Why the answer ended. A run the server cut short for lack of resources reads as max_tokens (the
  * answer is truncated: a client continues or retries), a content filter as Anthropic's refusal.
- * `stop_sequence` cannot be told apart from end_turn: the outcome does not say a stop string ended it.
+ * A stop string that ended it is `stop_sequence` (when the backend reports which one).
  */
-export function stopReason(reason: FinishReason): StopReason {
+export function stopReason(reason: FinishReason, stopSequence?: string): StopReason {
+  if (reason === 'stop' && stopSequence !== undefined) return 'stop_sequence';
   switch (reason) {
     case 'length':
     case 'insufficient_system_resource': return 'max_tokens';
@@ -89,14 +90,14 @@ export class AnthropicTranscript {
   finish(outcome: ChatOutcome): WireEvent[] {
     return [
       ...this.close(),
-      { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: stopReason(outcome.finishReason), stop_sequence: null }, usage: anthropicUsage(outcome.usage) } },
+      { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: stopReason(outcome.finishReason, outcome.stopSequence), stop_sequence: outcome.stopSequence ?? null }, usage: anthropicUsage(outcome.usage) } },
       { event: 'message_stop', data: { type: 'message_stop' } },
     ];
   }
 
   /** The whole message, once the run has ended. */
   message(outcome: ChatOutcome): Record<string, unknown> {
-    return { ...this.head(), content: this.blocks, stop_reason: stopReason(outcome.finishReason), stop_sequence: null, usage: anthropicUsage(outcome.usage) };
+    return { ...this.head(), content: this.blocks, stop_reason: stopReason(outcome.finishReason, outcome.stopSequence), stop_sequence: outcome.stopSequence ?? null, usage: anthropicUsage(outcome.usage) };
   }
 
   private head(): Record<string, unknown> {

@@ -100,6 +100,8 @@ export interface ChatUsage {
 
 export interface ChatOutcome {
   readonly finishReason: FinishReason;
+  /** The stop string that ended the answer, when one did (local models report it). */
+  readonly stopSequence?: string;
   readonly usage: ChatUsage;
 }
 

@@ -148,7 +148,7 @@ export class LocalBackend implements ChatBackend {
         cachedTokens: result?.cachedTokens ?? 0,
         reasoningTokens: answer.reasoningTokens,
       };
-      resolveOutcome({ finishReason: reason, usage });
+      resolveOutcome({ finishReason: reason, usage, ...(reason === 'stop' && result?.stopSequence ? { stopSequence: result.stopSequence } : {}) });
     }
     const gen = events();
     return {

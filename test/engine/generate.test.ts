@@ -75,7 +75,7 @@ test('StopMatcher holds back exactly the longest tail that could still become a 
   assert.deepEqual(m.push('/'), { text: '', stopped: false });
   assert.deepEqual(m.push('x E'), { text: '</x ', stopped: false });
   assert.deepEqual(m.push('N'), { text: '', stopped: false });
-  assert.deepEqual(m.push('Dtail'), { text: '', stopped: true });
+  assert.deepEqual(m.push('Dtail'), { text: '', stopped: true, matched: 'END' });
   const n = new StopMatcher(['ab']);
   assert.deepEqual(n.push('xa'), { text: 'x', stopped: false });
   assert.equal(n.flush(), 'a');

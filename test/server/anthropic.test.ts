@@ -334,14 +334,15 @@ describe('stories260K through the SDK', () => {
     assert.deepEqual(r.events.at(-2)!.data, { type: 'message_delta', delta: { stop_reason: 'max_tokens', stop_sequence: null }, usage: { ...whole.usage } });
   });
 
-  test('stop_sequences end the answer before the sequence', async () => {
+  test('stop_sequences end the answer before the sequence, and say which one', async () => {
     const whole = await client.messages.create(request);
     const text = (whole.content[0] as Anthropic.TextBlock).text;
     const cut = text.trimStart().split(' ')[1]; // the second word of the greedy answer
     const stopped = await client.messages.create({ ...request, stop_sequences: [cut] });
     const stoppedText = stopped.content.length ? (stopped.content[0] as Anthropic.TextBlock).text : '';
     assert.equal(stoppedText, text.slice(0, text.indexOf(cut)));
-    assert.notEqual(stopped.stop_reason, 'max_tokens');
+    assert.equal(stopped.stop_reason, 'stop_sequence');
+    assert.equal(stopped.stop_sequence, cut);
   });
 
   test('errors come back in the Anthropic shape', async () => {

@@ -48,8 +48,8 @@ export class InputAssembler {
 }
 
 export type ChatCommand =
-  | { readonly name: 'help' | 'bye' | 'clear' | 'stats' }
-  | { readonly name: 'system'; readonly text: string }
+  | { readonly name: 'help' | 'bye' | 'new' | 'clear' | 'stats' | 'show' }
+  | { readonly name: 'system' | 'think' | 'save' | 'load' | 'history'; readonly text: string }
   | { readonly name: 'set'; readonly key?: string; readonly value?: string };
 
 /** Parses a `/command`; undefined for ordinary text. Unknown commands are an Error naming /help. */
@@ -61,9 +61,12 @@ export function parseCommand(text: string): ChatCommand | undefined {
   switch (word) {
     case 'help': case '?': return { name: 'help' };
     case 'bye': case 'exit': case 'quit': return { name: 'bye' };
+    case 'new': return { name: 'new' };
     case 'clear': return { name: 'clear' };
     case 'stats': return { name: 'stats' };
-    case 'system': return { name: 'system', text: arg };
+    case 'show': return { name: 'show' };
+    case 'system': case 'think': case 'save': case 'load': case 'history':
+      return { name: word, text: arg } as ChatCommand;
     case 'set': return { name: 'set', key: rest[0], value: rest.length > 1 ? arg.slice(rest[0].length).trim() : undefined };
     default: throw new Error(`unknown command /${word} (/help lists the commands)`);
   }
@@ -72,11 +75,18 @@ export function parseCommand(text: string): ChatCommand | undefined {
 export const CHAT_HELP = `commands:
   /help                 this list
   /bye                  leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)
-  /clear                forget the conversation (the system prompt stays)
+  /new                  start a new conversation (the system prompt stays)
+  /clear                forget the conversation, as /new
+  /think none|high|max  reasoning mode (DeepThink off, on, maximum effort); /think shows it
+  /show                 the last reasoning in full (answers show it folded into one line)
   /system TEXT          set the system prompt (empty TEXT removes it)
   /set                  show the sampling settings
   /set NAME VALUE       change one: temperature, top_k, top_p, min_p, repeat_penalty, seed, max_tokens
   /stats                token counts and speed of the last answer
+  /save [TITLE]         name the conversation (every exchange is saved anyway, unless --no-history)
+  /history [TEXT]       recent conversations (TEXT: those whose title or messages contain it)
+  /load [ID|TITLE]      continue a saved conversation (an id prefix or the start of its title);
+                        without one: the recent conversations
 multi-line input: end a line with \\ to continue it, or wrap the message in """ … """.
 Ctrl-C while the model writes stops the answer.
 `;

@@ -10,7 +10,7 @@ import { generateText, type GenerationResult } from '../engine/generate.js';
 import { Sampler, DEFAULT_SAMPLING } from '../engine/sampler.js';
 import { TrackedSequence } from '../engine/tracked-sequence.js';
 import type { LanguageModel } from '../models/model.js';
-import { AnswerPrinter, type Out } from './display.js';
+import { AnswerPrinter, type Out, type ReasoningStats } from './display.js';
 
 /** The sampling options a chat can change, and the answer length. */
 export interface Settings {
@@ -46,6 +46,22 @@ export interface SessionOptions {
   readonly think?: ThinkMode;
 }
 
+export interface SendOptions {
+  /** Fold the reasoning into one line once it ends (the interactive chat on a terminal). */
+  readonly fold?: boolean;
+  /** Called after each chunk with the answer and reasoning so far (to save them as they stream). */
+  readonly onProgress?: (parts: { answer: string; reasoning: string }) => void;
+}
+
+/** A generated answer: the generation's numbers, its two parts, and the prompt it answered. */
+export interface TurnResult extends GenerationResult, ReasoningStats {
+  readonly answer: string;
+  readonly reasoning: string;
+  /** Tokens of the whole prompt, and how many of them the sequence already held from the last turn. */
+  readonly contextTokens: number;
+  readonly cachedTokens: number;
+}
+
 export class ChatSession {
   readonly tracked: TrackedSequence;
   readonly format: ChatFormat;
@@ -53,7 +69,7 @@ export class ChatSession {
   think?: ThinkMode;
   messages: ChatMessage[] = [];
   system?: string;
-  last?: GenerationResult;
+  last?: TurnResult;
   private sampler: Sampler;
 
   constructor(readonly model: LanguageModel, private readonly opts: SessionOptions) {
@@ -77,11 +93,13 @@ export class ChatSession {
    * Generates the answer to `user`, printing it through an AnswerPrinter on `out`/`err`, and
    * records the turn (only the answer part; templates drop earlier reasoning anyway).
    */
-  async send(user: string, out: Out, err: Out, signal?: AbortSignal): Promise<GenerationResult> {
+  async send(user: string, out: Out, err: Out, signal?: AbortSignal, opts: SendOptions = {}): Promise<TurnResult> {
     const { ids, opensReasoning, documentStart } = this.prompt(user);
-    const printer = new AnswerPrinter(out, err, { splitReasoning: !this.opts.raw, startInReasoning: opensReasoning });
+    const printer = new AnswerPrinter(out, err, { splitReasoning: !this.opts.raw, startInReasoning: opensReasoning, fold: opts.fold });
     const todo = this.tracked.prepare(ids);
     const history = this.tracked.tokens.slice();
+    // The sequence holds the whole prompt once it is evaluated, then one more token per step.
+    const promptEnd = history.length + todo.length;
     let result: GenerationResult;
     try {
       result = await generateText(this.tracked.seq, this.model.tokenizer, todo, {
@@ -91,20 +109,40 @@ export class ChatSession {
         signal,
         history,
         stripLeadingSpace: documentStart,
-      }, (t) => printer.write(t));
+      }, (t) => {
+        printer.write(t, this.tracked.seq.length - promptEnd + 1);
+        opts.onProgress?.(printer.parts);
+      });
     } catch (e) {
       // A failed turn leaves no partial state behind.
       this.tracked.clear();
       throw e;
     }
-    const parts = printer.end();
+    const parts = printer.end(result.generatedTokens);
     this.tracked.commit([...todo, ...result.tokens]);
     if (!this.opts.raw) {
       this.messages = [...this.turn(user).filter((m) => m.role !== 'system'),
         { role: 'assistant', content: parts.answer, ...(parts.reasoning ? { reasoning_content: parts.reasoning } : {}) }];
     }
-    this.last = result;
-    return result;
+    this.last = { ...result, ...parts, ...printer.reasoningStats, contextTokens: ids.length, cachedTokens: ids.length - todo.length };
+    return this.last;
+  }
+
+  /** Continues a saved conversation: its messages (user, and assistant with `reasoning_content`) and system prompt. */
+  restore(messages: ChatMessage[], system: string | undefined): void {
+    this.clear();
+    this.messages = messages;
+    this.system = system;
+    this.last = undefined;
+  }
+
+  /** The reasoning of the last answer that had one. */
+  lastReasoning(): string | undefined {
+    for (let i = this.messages.length - 1; i >= 0; i--) {
+      const r = this.messages[i].reasoning_content;
+      if (this.messages[i].role === 'assistant' && typeof r === 'string' && r) return r;
+    }
+    return undefined;
   }
 
   clear(): void {

@@ -6,10 +6,14 @@
  * Without --raw the prompt goes through the model's chat template as a user message (models with
  * no template, like llama2.c's stories, are completed as plain text either way); --raw completes
  * the text as it is. Reasoning is shown as display.ts describes.
+ *
+ * The chat saves its conversations in the app's database ($MINKE_HOME/minke.db, chat-history.ts)
+ * unless --no-history; a database that cannot be opened turns the history off with a warning.
  */
 import { THINK_MODES, type ThinkMode } from '../chat/format.js';
 import { parseArgs, flag, unescape, UsageError, type FlagSpec } from './args.js';
 import { chatLoop } from './chat.js';
+import { ChatHistory } from './chat-history.js';
 import { ChatSession, defaultSettings, type Settings } from './chat-session.js';
 import { formatStats } from './display.js';
 import { loadForCli } from './load.js';
@@ -30,9 +34,12 @@ export const RUN_USAGE = `usage: minke run MODEL [PROMPT] [options]
   --ctx N                context length in tokens (default: the model's, at most 4096)
   --threads N            CPU threads (default: all cores)
   --quiet                no progress or statistics on stderr
+  --no-history           the chat saves nothing (default: each exchange in MINKE_HOME/minke.db,
+                         shared with the web app; /history, /load)
 With no PROMPT: read it from stdin when piped, else chat interactively (/help inside).
 Reasoning (<think>…</think>) is shown dimmed on a terminal; when stdout is a pipe or file it goes
-to stderr, so stdout holds the answer alone. Statistics go to stderr.
+to stderr, so stdout holds the answer alone. Statistics go to stderr. In the chat on a terminal the
+reasoning folds into one line once it ends ("▸ Thought for 3.2 s (45 tokens)"); /show prints it.
 `;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -50,6 +57,7 @@ const FLAGS: Record<string, FlagSpec> = {
   ctx: { kind: 'int', min: 1 },
   threads: { kind: 'int', min: 1, short: 't' },
   quiet: { kind: 'boolean', short: 'q' },
+  'no-history': { kind: 'boolean' },
   help: { kind: 'boolean', short: 'h' },
 };
 
@@ -73,7 +81,12 @@ export async function runCommand(argv: string[]): Promise<number> {
     const session = new ChatSession(model, { raw: flag.bool(args, 'raw'), settings, stop, system: flag.str(args, 'system'), contextLength: ctx, think });
     try {
       if (prompt === undefined) {
-        await chatLoop(session, { input: process.stdin, output: process.stdout, err: process.stderr, signals: process });
+        const history = flag.bool(args, 'no-history') || flag.bool(args, 'raw') ? undefined : await openHistory(modelPath);
+        try {
+          await chatLoop(session, { input: process.stdin, output: process.stdout, err: process.stderr, signals: process }, history);
+        } finally {
+          history?.store.close();
+        }
         return 0;
       }
       return await answerOnce(session, prompt, quiet, flag.bool(args, 'raw'));
@@ -98,6 +111,18 @@ async function answerOnce(session: ChatSession, prompt: string, quiet: boolean, 
     return r.finishReason === 'aborted' ? 130 : 0;
   } finally {
     process.off('SIGINT', onSigint);
+  }
+}
+
+/** The chat's history in the app database, the model named as `minke serve` names it; undefined (with a warning) if it cannot be opened. */
+async function openHistory(modelPath: string): Promise<ChatHistory | undefined> {
+  const warn = (message: string) => { process.stderr.write(`minke: ${message}\n`); };
+  try {
+    const [{ ChatStore }, { defaultModelName }] = await Promise.all([import('../app/store.js'), import('../server/index.js')]);
+    return new ChatHistory(ChatStore.open(ChatStore.defaultPath()), defaultModelName(modelPath), warn);
+  } catch (e) {
+    warn(`the chat history is off: ${(e as Error).message}`);
+    return undefined;
   }
 }
 

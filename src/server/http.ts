@@ -33,8 +33,10 @@ export interface ServerOptions {
 export interface Exchange {
   readonly req: http.IncomingMessage;
   readonly res: http.ServerResponse;
-  /** The parsed JSON body of a POST (an object), else {}. */
+  /** The parsed JSON body of a POST, PUT or PATCH (an object), else {}. */
   readonly body: Body;
+  /** The path's `:name` segments (URL-decoded) and, for a trailing `*`, the rest as `*`. */
+  readonly params: Readonly<Record<string, string>>;
   /** The path was under /beta (strict tools, prefix completion, FIM). */
   readonly beta: boolean;
   /** Aborted when the client disconnects. */
@@ -50,22 +52,33 @@ export interface ServerContext {
 
 export type Handler = (x: Exchange) => Promise<void>;
 
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 export interface Route {
-  readonly method: 'GET' | 'POST';
-  /** Exact paths this route answers. */
+  readonly method: Method;
+  /**
+   * Paths this route answers: exact ones, or patterns where `:name` matches one segment and a last
+   * segment `*` matches one or more. Exact paths win; patterns are tried in the order given.
+   */
   readonly paths: readonly string[];
   readonly handler: Handler;
   /** Errors in the Anthropic shape. */
   readonly anthropic?: boolean;
   /** Reachable without an API key. */
   readonly open?: boolean;
+  /** A request without a body is taken as {} (else POST, PUT and PATCH need a JSON object). */
+  readonly emptyBody?: boolean;
 }
+
+interface Pattern { readonly method: Method; readonly segments: readonly string[]; readonly route: Route }
 
 const MAX_JSON_DEPTH = 128;
 
 export class ApiServer {
   private readonly server: http.Server;
   private readonly routes = new Map<string, Route>();
+  private readonly patterns: Pattern[] = [];
+  private readonly closeHooks: (() => Promise<void> | void)[] = [];
   private readonly limiter: RateLimiter;
   readonly context: ServerContext;
 
@@ -80,7 +93,12 @@ export class ApiServer {
       },
     };
     this.limiter = new RateLimiter(this.context.options.maxConcurrentPerKey, options.requestsPerMinute);
-    for (const r of routes) for (const p of r.paths) this.routes.set(`${r.method} ${p}`, r);
+    for (const r of routes) {
+      for (const p of r.paths) {
+        if (/(^|\/)(:|\*$)/.test(p)) this.patterns.push({ method: r.method, segments: p.split('/').slice(1), route: r });
+        else this.routes.set(`${r.method} ${p}`, r);
+      }
+    }
     this.server = http.createServer((req, res) => void this.handle(req, res));
     this.server.headersTimeout = 60_000;
     this.server.requestTimeout = 0; // generations may stream for a long time
@@ -98,9 +116,15 @@ export class ApiServer {
     return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
   }
 
-  /** Stops accepting, ends the running requests, closes the models. */
+  /** Runs `hook` on close, before the models close (e.g. to end work that still uses them). */
+  onClose(hook: () => Promise<void> | void): void {
+    this.closeHooks.push(hook);
+  }
+
+  /** Stops accepting, runs the close hooks, ends the running requests, closes the models. */
   async close(): Promise<void> {
     const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const hook of this.closeHooks) await hook();
     await this.context.registry.close();
     this.server.closeAllConnections();
     await closed;
@@ -109,7 +133,9 @@ export class ApiServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const started = performance.now();
     const path = (req.url ?? '/').split('?')[0].replace(/\/+$/, '') || '/';
-    const route = this.routes.get(`${req.method} ${path}`);
+    const exact = this.routes.get(`${req.method} ${path}`);
+    const found = exact ? { route: exact, params: {} } : this.match(req.method, path);
+    const route = found?.route;
     const abort = new AbortController();
     res.on('close', () => { if (!res.writableFinished) abort.abort(); });
     let release: (() => void) | undefined;
@@ -118,8 +144,9 @@ export class ApiServer {
       if (!route) throw new ApiError(404, `no route for ${req.method} ${path}`, { type: 'not_found_error' });
       const key = route.open ? undefined : this.authenticate(req);
       release = this.limiter.acquire(key ?? req.socket.remoteAddress ?? '');
-      const body = req.method === 'POST' ? await this.readBody(req) : {};
-      await route.handler({ req, res, body, beta: path.startsWith('/beta/'), signal: abort.signal, server: this.context });
+      const body = req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH' ? await this.readBody(req, route.emptyBody) : {};
+      const params = Object.fromEntries(Object.entries(found.params).map(([k, v]) => [k, v.split('/').map(decodeSegment).join('/')]));
+      await route.handler({ req, res, body, params, beta: path.startsWith('/beta/'), signal: abort.signal, server: this.context });
       status = res.statusCode;
     } catch (err) {
       const e = err instanceof ApiError ? err : internalError(err);
@@ -137,6 +164,27 @@ export class ApiServer {
     }
   }
 
+  /** The first pattern route matching `path`, with its params (still percent-encoded). */
+  private match(method: string | undefined, path: string): { route: Route; params: Record<string, string> } | undefined {
+    const given = path.split('/').slice(1);
+    for (const p of this.patterns) {
+      if (p.method !== method) continue;
+      const rest = p.segments.at(-1) === '*';
+      const fixed = rest ? p.segments.length - 1 : p.segments.length;
+      if (rest ? given.length <= fixed : given.length !== fixed) continue;
+      const params: Record<string, string> = {};
+      let ok = true;
+      for (let i = 0; i < fixed && ok; i++) {
+        const seg = p.segments[i];
+        if (seg.startsWith(':')) { ok = given[i] !== ''; params[seg.slice(1)] = given[i]; } else ok = seg === given[i];
+      }
+      if (!ok) continue;
+      if (rest) params['*'] = given.slice(fixed).join('/');
+      return { route: p.route, params };
+    }
+    return undefined;
+  }
+
   private authenticate(req: http.IncomingMessage): string | undefined {
     const keys = this.context.options.apiKeys;
     if (!keys?.length) return undefined;
@@ -149,7 +197,7 @@ export class ApiServer {
   }
 
   /** The body as a JSON object, within the size limit, valid UTF-8, not absurdly deep. */
-  private async readBody(req: http.IncomingMessage): Promise<Body> {
+  private async readBody(req: http.IncomingMessage, emptyOk = false): Promise<Body> {
     const limit = this.context.options.maxBodyBytes;
     const declared = Number(req.headers['content-length']);
     if (declared > limit) throw tooLarge(limit);
@@ -166,7 +214,10 @@ export class ApiServer {
     } catch {
       throw new ApiError(400, 'the request body is not valid UTF-8');
     }
-    if (!text.trim()) throw new ApiError(400, 'the request body is empty; a JSON object is expected');
+    if (!text.trim()) {
+      if (emptyOk) return {};
+      throw new ApiError(400, 'the request body is empty; a JSON object is expected');
+    }
     if (jsonDepth(text) > MAX_JSON_DEPTH) throw new ApiError(400, `the request body nests JSON deeper than ${MAX_JSON_DEPTH} levels`);
     let body: unknown;
     try {
@@ -176,6 +227,14 @@ export class ApiServer {
     }
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the request body must be a JSON object');
     return body as Body;
+  }
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ApiError(400, `the path segment ${JSON.stringify(segment.slice(0, 100))} is not valid percent-encoding`);
   }
 }
 

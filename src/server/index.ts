@@ -9,7 +9,11 @@ import { Engine } from '../engine/engine.js';
 import { PrefixCache } from '../engine/prefix-cache.js';
 import { loadForCli } from '../cli/load.js';
 import type { Out } from '../cli/display.js';
-import { ApiServer, type ServerOptions } from './http.js';
+import { appRoutes } from '../app/api.js';
+import { Replies } from '../app/reply.js';
+import { staticRoutes } from '../app/static.js';
+import { ChatStore } from '../app/store.js';
+import { ApiServer, type Route, type ServerOptions } from './http.js';
 import { LocalBackend } from './local-backend.js';
 import { Metrics } from './metrics.js';
 import { ModelRegistry } from './registry.js';
@@ -40,6 +44,10 @@ export interface ServeConfig extends ServerOptions {
   readonly prefixCacheBytes?: number;
   /** Where loading progress goes. */
   readonly log?: Out;
+  /** The chat app's database (default MINKE_HOME/minke.db); false: no app (no /app/api, nothing at /). */
+  readonly store?: string | false;
+  /** The built web app served at / (default dist/app/web). */
+  readonly webDir?: string;
 }
 
 /** The minke data directory: MINKE_HOME, default ~/.minke. */
@@ -77,8 +85,30 @@ export async function startServer(config: ServeConfig): Promise<{ url: string; s
     await registry.close();
     throw err;
   }
-  const server = new ApiServer(registry, metrics, config, ROUTES);
-  const url = await server.listen();
+  let app: { store: ChatStore; replies: Replies } | undefined;
+  if (config.store !== false) {
+    try {
+      const store = ChatStore.open(config.store ?? ChatStore.defaultPath());
+      app = { store, replies: new Replies(store) };
+    } catch (err) {
+      await registry.close();
+      throw err;
+    }
+  }
+  const routes: readonly Route[] = app ? [...ROUTES, ...appRoutes(app.store, app.replies), ...staticRoutes(config.webDir)] : ROUTES;
+  const server = new ApiServer(registry, metrics, config, routes);
+  if (app) {
+    const { store, replies } = app;
+    // Replies still running end 'interrupted' (their text kept) while the models are still there.
+    server.onClose(async () => { await replies.stopAll(); store.close(); });
+  }
+  let url: string;
+  try {
+    url = await server.listen();
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   return { url, server };
 }
 

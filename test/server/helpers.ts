@@ -31,7 +31,7 @@ export interface Running {
 }
 
 export async function serve(config: Partial<ServeConfig> & Pick<ServeConfig, 'models'>): Promise<Running> {
-  const { url, server } = await startServer({ port: 0, prefixCache: false, threads: 1, ...config });
+  const { url, server } = await startServer({ port: 0, prefixCache: false, store: false, threads: 1, ...config });
   return { url, server, close: () => server.close() };
 }
 

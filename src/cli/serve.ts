@@ -58,7 +58,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
     if (eq <= 0) throw new UsageError(`--upstream needs NAME=URL, got ${JSON.stringify(u)}`);
     models.push({ name: u.slice(0, eq), upstream: u.slice(eq + 1) });
   }
-  if (!models.length) throw new UsageError('serve needs a MODEL, --upstream or --config (minke serve --help)');
+  // No default model ships yet (the nano model will): say how to give one.
+  if (!models.length) throw new UsageError('serve needs a MODEL: no default model ships yet — give a .gguf file, a Hugging Face or DeepSeek checkpoint directory, --upstream NAME=URL or --config FILE (e.g. minke serve ../shared/models/stories260K/stories260K.gguf)');
   const keys = [...flag.list(args, 'api-key'), ...(process.env.MINKE_API_KEY ? [process.env.MINKE_API_KEY] : []), ...(fromFile.apiKeys ?? [])];
   const config: ServeConfig = {
     ...fromFile,
@@ -80,7 +81,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const host = config.host ?? '127.0.0.1';
   if (!isLoopback(host) && !keys.length) process.stderr.write(`warning: listening on ${host} without --api-key: anyone who can reach this machine can use it\n`);
   const { url, server } = await startServer(config);
-  process.stderr.write(`minke serve: listening on ${url} (models: ${server.context.registry.names().join(', ')})\n`);
+  process.stderr.write(`minke serve: listening on ${url} (models: ${server.context.registry.names().join(', ')})\n` +
+    `  chat in the browser: ${url}/   API base URL: ${url} (OpenAI/DeepSeek), ${url}/anthropic (Anthropic)\n`);
   await new Promise<void>((resolve) => {
     const stop = () => { process.stderr.write('minke serve: stopping\n'); void server.close().then(resolve); };
     process.once('SIGTERM', stop);

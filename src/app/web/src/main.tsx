@@ -1,0 +1,10 @@
+// Entry point: mount the app, load what the server has, follow the address bar.
+import { render } from 'preact';
+import 'katex/dist/katex.min.css';
+import './styles.css';
+import { App } from './components/App.js';
+import { store } from './state.js';
+
+render(<App />, document.getElementById('app')!);
+window.addEventListener('hashchange', () => void store.route());
+void store.init();

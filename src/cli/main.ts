@@ -8,9 +8,11 @@ usage:
   minke logits MODEL --tokens 1,2,3       raw logits of one prefill, as JSON (minke logits --help)
   minke serve [MODEL…] [options]         the DeepSeek API (OpenAI/Anthropic compatible) over HTTP (minke serve --help)
   minke info MODEL [--json] [--ctx N]     what a model file holds and the memory it will need
+  minke eval [MODEL] [--tasks all --n N]  accuracy on the synthetic reasoning tasks (minke eval --help)
   minke bench MODEL [--prompt N --gen N]  prefill and decode speed, peak memory
   minke bench kernels                     kernel throughput against this machine's memory bandwidth
   minke bench models                      minke vs llama.cpp and wllama on synthetic GGUFs (slow)
+  minke train --config FILE --out DIR     train a DeepSeek-V4-architecture model (minke train --help)
 
 MODEL is a .gguf file, a .safetensors file, a Hugging Face model directory, or a llama2.c .bin checkpoint.
 `;
@@ -32,6 +34,10 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./serve.js')).serveCommand(rest);
     case 'info':
       return (await import('./info.js')).infoCommand(rest);
+    case 'eval':
+      return (await import('./eval.js')).evalCommand(rest);
+    case 'train':
+      return (await import('./train.js')).trainCommand(rest);
     case 'bench':
       // `bench kernels` (and the other named benchmarks) live in bench/; anything else is a model.
       if (['kernels', 'models', 'v3', 'v4', 'engine', 'serve'].includes(rest[0])) return (await import('../../bench/main.js')).benchCommand(rest);

@@ -10,6 +10,11 @@ async function models(x: Exchange): Promise<void> {
   sendJson(x.res, 200, { object: 'list', data: x.server.registry.list().map((m) => ({ id: m.id, object: 'model', owned_by: m.ownedBy })) });
 }
 
+/** DeepSeek's account balance (§1): a local server bills nothing, so the account is always usable. */
+async function balance(x: Exchange): Promise<void> {
+  sendJson(x.res, 200, { is_available: true, balance_infos: [{ currency: 'CNY', total_balance: '0.00', granted_balance: '0.00', topped_up_balance: '0.00' }] });
+}
+
 async function health(x: Exchange): Promise<void> {
   sendJson(x.res, 200, { status: 'ok', models: x.server.registry.names() });
 }
@@ -30,6 +35,7 @@ export const ROUTES: readonly Route[] = [
   // The Anthropic SDK's base URL is /anthropic (DeepSeek's) or the server root.
   { method: 'POST', paths: ['/anthropic/v1/messages', '/v1/messages'], handler: anthropicMessages, anthropic: true },
   { method: 'GET', paths: everywhere('/models'), handler: models },
+  { method: 'GET', paths: ['/user/balance', '/v1/user/balance'], handler: balance },
   { method: 'GET', paths: ['/health'], handler: health, open: true },
   { method: 'GET', paths: ['/metrics'], handler: metrics, open: true },
 ];

@@ -35,6 +35,9 @@ describe('models and plain chat (stories260K)', () => {
     const list = await client.models.list();
     assert.deepEqual(list.data.map((m) => m.id), ['stories260K', 'v4']);
     for (const m of list.data) assert.equal(m.object, 'model');
+    const balance = await (await fetch(`${srv.url}/user/balance`)).json() as any;
+    assert.equal(balance.is_available, true, 'nothing is billed locally');
+    assert.equal(balance.balance_infos[0].currency, 'CNY');
   });
 
   test('a greedy answer is llama.cpp\'s greedy continuation', async () => {

@@ -1,13 +1,22 @@
 /**
- * The three dense products of a linear map y = x·Wᵀ and its backward, as tight loops over typed
- * arrays. Each walks four rows of the shared operand at once, so every load of the other operand
- * serves four multiply-adds (about twice the speed of the plain loop in V8). Sums are JavaScript
- * numbers (f64) and are stored once.
+ * The three dense products of a linear map y = x·Wᵀ and its backward. All-f32 operands go to the
+ * WASM SIMD kernels (src/kernels/cpu/train-gemm.ts, f32 sums) once a product is big enough to pay
+ * for copying them into kernel memory; f64 (the gradient checks) and tiny products take the tight
+ * loops here, which walk four rows of the shared operand at once so every load of the other
+ * operand serves four multiply-adds, summing in JavaScript numbers (f64).
  */
+import { F32Gemm } from '../kernels/cpu/train-gemm.js';
 import type { FloatArray } from './autograd.js';
+
+/** Multiply-adds from which an all-f32 product runs in WASM (below, the copies cost more than they save). */
+const WASM_MIN_MACS = 4096;
 
 /** y[t, o] = Σ_i x[t, i]·w[o, i]: x [n, k], w [m, k] → y [n, m] (overwritten). */
 export function matmulXWt(x: FloatArray, w: FloatArray, y: FloatArray, n: number, k: number, m: number): void {
+  if (x instanceof Float32Array && w instanceof Float32Array && y instanceof Float32Array && n * k * m >= WASM_MIN_MACS) {
+    F32Gemm.get().matmulXWt(x, w, y, n, k, m);
+    return;
+  }
   for (let t = 0; t < n; t++) {
     const xo = t * k, yo = t * m;
     let o = 0;
@@ -42,6 +51,10 @@ export function matmulXWt(x: FloatArray, w: FloatArray, y: FloatArray, n: number
  */
 export function accumulateRows(g: FloatArray, gs: number, ga: number, v: FloatArray, out: FloatArray, A: number, B: number, k: number,
   acc: Float64Array): void {
+  if (g instanceof Float32Array && v instanceof Float32Array && out instanceof Float32Array && A * B * k >= WASM_MIN_MACS) {
+    F32Gemm.get().accumulateRows(g, gs, ga, v, out, A, B, k);
+    return;
+  }
   for (let a = 0; a < A; a++) {
     acc.fill(0);
     const go = a * ga;

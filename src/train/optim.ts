@@ -20,9 +20,10 @@
  * An orthogonal [r, c] matrix has RMS 1/√max(r, c), so the factor makes Muon's update RMS 0.2 —
  * AdamW's typical update RMS — and both groups share one learning rate.
  *
- * Everything is deterministic: fixed iteration order, sums in f64, no randomness.
+ * Everything is deterministic: fixed iteration order, no randomness; sums in f64, but Newton–Schulz
+ * on f32 parameters runs in f32 (WASM products, each output summed in one fixed order by one thread).
  */
-import { allocFloats, type FloatArray, type Tensor } from './autograd.js';
+import { allocFloats, type FloatArray, type Precision, type Tensor } from './autograd.js';
 import { accumulateRows, matmulXWt } from './matmul.js';
 
 export type ScheduleKind = 'cosine' | 'wsd' | 'constant';
@@ -103,18 +104,20 @@ export const NS_COEFFS = [3.4445, -4.775, 2.0315] as const;
 /**
  * Approximately orthogonalises a row-major [rows, cols] matrix G: X = G/‖G‖_F, then `steps` times
  * X ← aX + (bA + cA²)X with A = XXᵀ (on the wide orientation, so A is the small Gram matrix). Each
- * singular value σ of G/‖G‖_F becomes p(p(…p(σ))), the singular vectors are kept. f64 throughout.
+ * singular value σ of G/‖G‖_F becomes p(p(…p(σ))), the singular vectors are kept. Iterates in
+ * `precision`: f64 by default; f32 (what Muon uses for f32 parameters) runs the products on the
+ * WASM SIMD kernels and agrees with f64 to about 1e-5 relative.
  */
-export function newtonSchulz(g: ArrayLike<number>, rows: number, cols: number, steps = 5): Float64Array {
+export function newtonSchulz(g: ArrayLike<number>, rows: number, cols: number, steps = 5, precision: Precision = 'f64'): FloatArray {
   if (g.length !== rows * cols) throw new Error(`newtonSchulz: ${g.length} values are not a [${rows}, ${cols}] matrix`);
   const [a, b, c] = NS_COEFFS;
   const tall = rows > cols, m = tall ? cols : rows, n = tall ? rows : cols;
   let norm = 0;
   for (let i = 0; i < g.length; i++) norm += g[i] * g[i];
   norm = Math.sqrt(norm) + 1e-7;
-  let X = new Float64Array(m * n), Y = new Float64Array(m * n); // [m, n], m ≤ n
+  let X = allocFloats(precision, m * n), Y = allocFloats(precision, m * n); // [m, n], m ≤ n
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) X[i * n + j] = (tall ? g[j * cols + i] : g[i * cols + j]) / norm;
-  const A = new Float64Array(m * m), A2 = new Float64Array(m * m), acc = new Float64Array(n);
+  const A = allocFloats(precision, m * m), A2 = allocFloats(precision, m * m), acc = new Float64Array(n);
   for (let s = 0; s < steps; s++) {
     matmulXWt(X, X, A, m, n, m); // A = X·Xᵀ [m, m], symmetric
     matmulXWt(A, A, A2, m, m, m); // A² = A·Aᵀ
@@ -124,7 +127,7 @@ export function newtonSchulz(g: ArrayLike<number>, rows: number, cols: number, s
     [X, Y] = [Y, X];
   }
   if (!tall) return X;
-  const out = new Float64Array(rows * cols);
+  const out = allocFloats(precision, rows * cols);
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) out[j * cols + i] = X[i * n + j];
   return out;
 }
@@ -264,7 +267,7 @@ export class Optimizer {
       B[i] = mu * B[i] + g[i];
       u[i] = g[i] + mu * B[i];
     }
-    const o = newtonSchulz(u, rows, cols, this.config.nsSteps), k = lr * 0.2 * Math.sqrt(Math.max(rows, cols));
+    const o = newtonSchulz(u, rows, cols, this.config.nsSteps, p instanceof Float32Array ? 'f32' : 'f64'), k = lr * 0.2 * Math.sqrt(Math.max(rows, cols));
     for (let i = 0; i < p.length; i++) p[i] -= k * o[i];
   }
 

@@ -22,3 +22,4 @@ export * from './quant_fp4';
 export * from './quant_fp4_i8';
 export * from './attention';
 export * from './sparse_attention';
+export * from './train_matmul';

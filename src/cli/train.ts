@@ -1,15 +1,19 @@
 /**
  * `minke train --config FILE.json --out DIR [--resume] [--steps N] [--seed S]`: trains a
  * DeepSeek-V4-architecture model (src/train) and writes it to DIR as a V4 checkpoint minke runs,
- * with the exact training state beside it so the run can be resumed.
+ * with the exact training state beside it so the run can be resumed. With `--phase P` the config
+ * is a recipe (src/train/recipe.ts) and DIR/P receives its tokenizer, pretraining or SFT phase.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { v4ConfigFromHF } from '../models/deepseek-v4-config.js';
 import { loadTrainedParams, TRAIN_STATE_FILE, v4HFConfig } from '../train/checkpoint.js';
-import { tokenLinesSource } from '../train/data.js';
+import { type SequenceSource, tokenLinesSource } from '../train/data.js';
 import { TrainProgress } from '../train/progress.js';
-import { readTrainConfig } from '../train/train-config.js';
+import { isRecipe, phaseConfig, phaseDir, RECIPE_PHASES, type RecipePhase, readRecipe, type Recipe } from '../train/recipe.js';
+import { openTaskSource, taskCorpus } from '../train/task-data.js';
+import { trainBpe, writeTrainedTokenizer } from '../train/tokenizer-train.js';
+import { readTrainConfig, type TrainRunConfig } from '../train/train-config.js';
 import { Trainer } from '../train/trainer.js';
 import { initV4Params } from '../train/v4-train-params.js';
 import { flag, parseArgs, UsageError, type FlagSpec } from './args.js';
@@ -20,10 +24,12 @@ const FLAGS: Record<string, FlagSpec> = {
   resume: { kind: 'boolean' },
   steps: { kind: 'int', min: 1 },
   seed: { kind: 'int', min: 0 },
+  phase: { kind: 'string' },
   help: { kind: 'boolean', short: 'h' },
 };
 
 const USAGE = `usage: minke train --config FILE.json --out DIR [--resume] [--steps N] [--seed S]
+       minke train --config RECIPE.json --out DIR --phase tokenizer|pretrain|sft [--resume] [--steps N]
   --config FILE   the run: model, data, steps, batch, optimiser (below)
   --out DIR       where the model (config.json, model.safetensors — the DeepSeek-V4 layout, so
                   \`minke run DIR\` runs it) and train-state.safetensors (the exact state) go;
@@ -31,6 +37,11 @@ const USAGE = `usage: minke train --config FILE.json --out DIR [--resume] [--ste
   --resume        continue the run saved in DIR (same config, seed and data)
   --steps N       train until step N (overrides "steps"; it is also the schedule's length)
   --seed S        initialisation and data-order seed (overrides "seed")
+  --phase P       RECIPE.json is a recipe (e.g. recipes/minke-nano.json); run its phase P into DIR/P:
+                  tokenizer  byte-level BPE on generated task text → DIR/tokenizer/tokenizer.json
+                  pretrain   the recipe's model from scratch on plain task text → DIR/pretrain
+                  sft        DIR/pretrain fine-tuned on V4 chats, loss on the replies → DIR/sft
+                  (each phase directory is a model: minke run DIR/sft, minke eval DIR/sft)
 Progress (loss, tokens/s, ETA) goes to stderr. Interrupting is safe: checkpoints are written
 atomically, and --resume continues bit for bit from the last one.
 
@@ -38,7 +49,14 @@ FILE.json:
   {
     "model": { …a DeepSeek-V4 config.json… },   or  "from": "DIR"  (start from that checkpoint:
                                                   its f32 master weights when it is a minke run)
-    "data": { "tokens": "train.jsonl" },          one JSON array of token ids per line
+    "data": { "tokens": "train.jsonl" },          one JSON array of token ids per line, or
+    "data": { "tasks": { "tokenizer": "DIR", "tasks": "all", "format": "chat" | "text",
+              "seed": 1, "modes": { "none": 1, "high": 1, "max": 0 }, "maxLength": 512,
+              "difficulty": { "digits": 3, "steps": 4 } } }
+                                                  generated problems (the seed may not be
+                                                  minke eval's held-out seed): "chat" trains on
+                                                  the assistant's replies only, "text" on
+                                                  plain reasoning traces
     "steps": 1000, "batch": 8, "seed": 0, "checkpointEvery": 100,
     "optimizer": { "lr": 0.003, "warmup": 20, "schedule": "cosine" | "wsd" | "constant",
                    "minLrRatio": 0.1, "decayFraction": 0.2, "weightDecay": 0.1, "clip": 1,
@@ -48,6 +66,9 @@ FILE.json:
   }
 Muon trains the hidden matrices, AdamW the embedding, head, norms, biases and mHC scales
 (src/train/optim.ts). Paths in FILE.json are relative to it.
+
+RECIPE.json: { "tokenizer": { "vocabSize": 3072, "tasks": "all", "seed": 1, "perTask": 400 },
+               "model": {…}, "pretrain": {…a FILE.json without model/from…}, "sft": {…} }
 `;
 
 export async function trainCommand(argv: string[]): Promise<number> {
@@ -61,11 +82,41 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (!configFile) throw new UsageError('--config FILE.json is required (minke train --help)');
   if (!out) throw new UsageError('--out DIR is required (minke train --help)');
 
-  const run = readTrainConfig(configFile);
+  const phase = flag.str(args, 'phase');
+  if (phase !== undefined) {
+    if (!(RECIPE_PHASES as readonly string[]).includes(phase)) throw new UsageError(`--phase must be one of ${RECIPE_PHASES.join(', ')}, got ${JSON.stringify(phase)}`);
+    const recipe = readRecipe(configFile);
+    if (phase === 'tokenizer') return trainTokenizer(recipe, out);
+    return trainRun(phaseConfig(recipe, phase as Exclude<RecipePhase, 'tokenizer'>, out), configFile, phaseDir(out, phase as RecipePhase), args);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+  } catch {
+    raw = undefined; // readTrainConfig names the problem
+  }
+  if (isRecipe(raw)) throw new UsageError(`${configFile} is a recipe: give --phase ${RECIPE_PHASES.join('|')}`);
+  return trainRun(readTrainConfig(configFile), configFile, out, args);
+}
+
+/** The recipe's tokenizer phase: BPE on the generated task corpus, into DIR/tokenizer. */
+function trainTokenizer(recipe: Recipe, out: string): number {
+  const t = recipe.tokenizer, dir = phaseDir(out, 'tokenizer');
+  const docs = taskCorpus({ tasks: t.tasks, seed: t.seed, modes: t.modes, difficulty: t.difficulty }, t.perTask);
+  process.stderr.write(`training a ${t.vocabSize}-token BPE tokenizer on ${docs.length} documents (${t.tasks.length} tasks, seed ${t.seed})\n`);
+  const trained = trainBpe(docs, { vocabSize: t.vocabSize });
+  writeTrainedTokenizer(dir, trained);
+  process.stderr.write(`saved ${dir} (${trained.vocabSize} tokens, ${trained.merges.length} merges)\n`);
+  return 0;
+}
+
+async function trainRun(run: TrainRunConfig, configFile: string, out: string, args: ReturnType<typeof parseArgs>): Promise<number> {
   const steps = flag.num(args, 'steps') ?? run.steps, seed = flag.num(args, 'seed') ?? run.seed;
   if (!steps) throw new UsageError(`${configFile} has no "steps": give --steps N`);
   const model = v4HFConfig(run.model), config = v4ConfigFromHF(model, `${configFile} (model)`);
-  const source = tokenLinesSource(run.tokens, config.vocab, seed, config.contextLength + 1);
+  const source: SequenceSource = run.tasks
+    ? openTaskSource(run.tasks, config.vocab, config.contextLength, seed)
+    : tokenLinesSource(run.tokens!, config.vocab, seed, config.contextLength + 1);
   const options = { model, optimizer: { ...run.optimizer, totalSteps: steps }, source, batch: run.batch, seed, loss: run.loss };
 
   const resuming = flag.bool(args, 'resume'), statePath = path.join(out, TRAIN_STATE_FILE);
@@ -76,6 +127,14 @@ export async function trainCommand(argv: string[]): Promise<number> {
   if (trainer.step >= steps) {
     process.stderr.write(`${out} is already at step ${trainer.step} (of ${steps}); nothing to do\n`);
     return 0;
+  }
+  if (run.tasks) {
+    // The model directory carries its tokenizer, so minke run / eval read it.
+    fs.mkdirSync(out, { recursive: true });
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+      const from = path.join(run.tasks.tokenizer, f);
+      if (fs.existsSync(from) && path.resolve(from) !== path.resolve(out, f)) fs.copyFileSync(from, path.join(out, f));
+    }
   }
   process.stderr.write(`training ${describe(trainer)} on ${source.id}, ${resuming ? `resuming at step ${trainer.step}` : 'from step 0'} → ${steps}\n`);
   const progress = new TrainProgress(process.stderr, steps);

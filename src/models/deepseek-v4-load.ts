@@ -6,6 +6,7 @@
  * first time a token is routed to them, so the model starts in seconds and a machine with less RAM
  * than the checkpoint still runs — the experts that are never used never leave the disk.
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { type Backend, type Tensor, numel } from '../kernels/backend.js';
@@ -240,6 +241,11 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
     };
     const numerics = { actQuant: opts.actQuant ?? true, kvQuant: opts.kvQuant ?? true };
     const tokenizer = deepseekTokenizer('v4', dir);
+    // The model's own tokenizer must fit its embedding (a smaller one only leaves rows unused).
+    // Without one, the packaged V4 tokenizer stands in and small test configs are driven by ids.
+    if (fs.existsSync(path.join(dir, 'tokenizer.json')) && tokenizer.vocabSize > c.vocab) {
+      throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${c.vocab}; the model cannot embed the tokenizer's ids`);
+    }
     return new DeepseekV4Model(c, weights, tokenizer, backend, numerics, v4Description(plan, opts), release, file);
   } catch (err) {
     await release();

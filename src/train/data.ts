@@ -9,11 +9,35 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { Rng } from './rng.js';
 
+/**
+ * Token ids with the targets that count: `mask[t]` is 1 when token t (t ≥ 1) is predicted in the
+ * loss (the assistant's reply in fine-tuning), 0 when it is only read (the prompt).
+ */
+export interface MaskedSequence {
+  readonly ids: readonly number[];
+  readonly mask: Uint8Array;
+}
+
+/** A plain sequence (every next token a target, as in pretraining) or a masked one. */
+export type TrainingSequence = readonly number[] | MaskedSequence;
+
+export const sequenceIds = (s: TrainingSequence): readonly number[] => ('ids' in s ? s.ids : s);
+export const sequenceMask = (s: TrainingSequence): Uint8Array | undefined => ('ids' in s ? s.mask : undefined);
+
+/** How many next-token targets of `s` count. */
+export function countedTargets(s: TrainingSequence): number {
+  const mask = sequenceMask(s), n = sequenceIds(s).length;
+  if (!mask) return Math.max(0, n - 1);
+  let k = 0;
+  for (let t = 1; t < n; t++) k += mask[t] ? 1 : 0;
+  return k;
+}
+
 export interface SequenceSource {
   /** Names the data and its order; a resumed run refuses a source whose id changed. */
   readonly id: string;
   /** The index-th training sequence (≥ 2 token ids); a pure function of the source and index. */
-  sequence(index: number): readonly number[];
+  sequence(index: number): TrainingSequence;
 }
 
 /**

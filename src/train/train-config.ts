@@ -5,7 +5,12 @@
  *     "model": { …a DeepSeek-V4 config.json: vocab_size, hidden_size, num_hidden_layers, … },
  *     "from": "DIR",                       // instead of "model": start from this V4 checkpoint
  *                                          // (a minke run's f32 master weights when it has them)
- *     "data": { "tokens": "train.jsonl" }, // one JSON array of token ids per line
+ *     "data": { "tokens": "train.jsonl" }, // one JSON array of token ids per line, or
+ *     "data": { "tasks": {                 // the task generators (task-data.ts)
+ *       "tokenizer": "DIR",                //   holding tokenizer.json
+ *       "tasks": "all" | ["arithmetic", …], "seed": 1 (default: the run's), "format": "chat" | "text",
+ *       "modes": { "none": 1, "high": 1, "max": 0 }, "difficulty": { "digits": 3, "steps": 4 },
+ *       "maxLength": 512 (default: the model's context + 1) } },
  *     "steps": 1000, "batch": 8, "seed": 0, "checkpointEvery": 100,
  *     "optimizer": { "lr": 3e-3, "warmup": 20, "schedule": "cosine", … OptimizerConfig but totalSteps },
  *     "loss": { "mtpWeight": 0.3, "indexerWeight": 1 }
@@ -16,7 +21,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { ThinkMode } from '../chat/format.js';
 import type { OptimizerConfig } from './optim.js';
+import type { TaskDataFormat } from './task-data.js';
+import { parseTaskList, type Difficulty } from './tasks/index.js';
 import type { V4LossOptions } from './v4-train-model.js';
 
 export interface TrainRunConfig {
@@ -24,8 +32,10 @@ export interface TrainRunConfig {
   readonly model: Record<string, unknown>;
   /** A V4 checkpoint directory to start from instead of a random initialisation. */
   readonly from?: string;
-  /** The JSON-lines token file (absolute). */
-  readonly tokens: string;
+  /** The JSON-lines token file (absolute), when the data is one. */
+  readonly tokens?: string;
+  /** The task generators, when the data is them. */
+  readonly tasks?: TaskDataSpec;
   /** Steps of the whole run; 0 when the file leaves it to the command line. */
   readonly steps: number;
   readonly batch: number;
@@ -34,6 +44,20 @@ export interface TrainRunConfig {
   readonly optimizer: Omit<OptimizerConfig, 'totalSteps'>;
   readonly loss: V4LossOptions;
 }
+
+/** "data.tasks": TaskDataOptions with the tokenizer's directory; unset numbers come from the run. */
+export interface TaskDataSpec {
+  /** Directory of tokenizer.json (absolute). */
+  readonly tokenizer: string;
+  readonly tasks: readonly string[];
+  readonly seed?: number;
+  readonly format: TaskDataFormat;
+  readonly modes?: Partial<Record<ThinkMode, number>>;
+  readonly difficulty?: Difficulty;
+  readonly maxLength?: number;
+}
+
+const TASK_KEYS = ['tokenizer', 'tasks', 'seed', 'format', 'modes', 'difficulty', 'maxLength'];
 
 const TOP_KEYS = ['model', 'from', 'data', 'steps', 'batch', 'seed', 'checkpointEvery', 'optimizer', 'loss'];
 const OPTIMIZER_KEYS = ['lr', 'warmup', 'schedule', 'minLrRatio', 'decayFraction', 'beta1', 'beta2', 'eps', 'weightDecay', 'momentum', 'nsSteps', 'clip', 'biasRate'];
@@ -80,8 +104,39 @@ export function parseTrainConfig(json: unknown, file: string): TrainRunConfig {
     if (typeof top.model !== 'object' || top.model === null || Array.isArray(top.model)) fail('"model" must be a DeepSeek-V4 config.json object');
     model = top.model as Record<string, unknown>;
   }
-  const data = object(top.data, '"data"', ['tokens']);
-  if (typeof data.tokens !== 'string') fail('"data.tokens" must be the path of a JSON-lines file of token-id arrays');
+  const data = object(top.data, '"data"', ['tokens', 'tasks']);
+  let tasks: TaskDataSpec | undefined;
+  if ('tasks' in data) {
+    if ('tokens' in data) fail('"data" takes one of "tokens" and "tasks", not both');
+    const t = object(data.tasks, '"data.tasks"', TASK_KEYS);
+    if (typeof t.tokenizer !== 'string') fail('"data.tasks.tokenizer" must be the directory of a tokenizer.json');
+    const names = t.tasks ?? 'all';
+    if (!(typeof names === 'string' || (Array.isArray(names) && names.every((x) => typeof x === 'string')))) fail('"data.tasks.tasks" must be "all", a comma-separated string or an array of task names');
+    let list: string[] = [];
+    try {
+      list = parseTaskList(Array.isArray(names) ? names.join(',') : (names as string));
+    } catch (err) {
+      fail(`"data.tasks.tasks": ${(err as Error).message}`);
+    }
+    const format = t.format ?? 'chat';
+    if (format !== 'chat' && format !== 'text') fail(`"data.tasks.format" must be "chat" or "text", got ${JSON.stringify(format)}`);
+    for (const k of ['seed', 'maxLength'] as const) {
+      if (k in t && !(Number.isInteger(t[k]) && (t[k] as number) >= 0)) fail(`"data.tasks.${k}" must be a whole number, got ${JSON.stringify(t[k])}`);
+    }
+    const numbers = (key: string, keys: readonly string[]) => {
+      const o = object(t[key] ?? {}, `"data.tasks.${key}"`, keys);
+      for (const [k, v] of Object.entries(o)) if (typeof v !== 'number') fail(`"data.tasks.${key}.${k}" must be a number, got ${JSON.stringify(v)}`);
+      return o as Record<string, number>;
+    };
+    tasks = {
+      tokenizer: path.resolve(dir, t.tokenizer as string), tasks: list, format: format as TaskDataFormat,
+      seed: t.seed as number | undefined, maxLength: t.maxLength as number | undefined,
+      modes: 'modes' in t ? numbers('modes', ['none', 'high', 'max']) : undefined,
+      difficulty: numbers('difficulty', ['digits', 'steps']),
+    };
+  } else if (typeof data.tokens !== 'string') {
+    fail('"data.tokens" must be the path of a JSON-lines file of token-id arrays (or give "data.tasks")');
+  }
   const optimizer = object(top.optimizer ?? {}, '"optimizer"', OPTIMIZER_KEYS);
   const loss = object(top.loss ?? {}, '"loss"', LOSS_KEYS);
   for (const [what, o] of [['optimizer', optimizer], ['loss', loss]] as const) {
@@ -91,7 +146,8 @@ export function parseTrainConfig(json: unknown, file: string): TrainRunConfig {
   }
   return {
     model, from,
-    tokens: path.resolve(dir, data.tokens as string),
+    tokens: tasks ? undefined : path.resolve(dir, data.tokens as string),
+    tasks,
     steps: int('steps', 0, 0),
     batch: int('batch', 8, 1),
     seed: int('seed', 0, 0),

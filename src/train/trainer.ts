@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tape } from './autograd.js';
 import { exportV4Checkpoint, readTrainState, TRAIN_STATE_FILE, v4HFConfig, writeTrainState } from './checkpoint.js';
-import type { SequenceSource } from './data.js';
+import { countedTargets, type SequenceSource, sequenceIds, sequenceMask } from './data.js';
 import { Optimizer, type OptimizerConfig, updateRoutingBias } from './optim.js';
 import type { StepReport } from './progress.js';
 import { type V4LossOptions, V4TrainModel } from './v4-train-model.js';
@@ -62,15 +62,20 @@ export class Trainer {
     const { source, batch, params } = this.options, c = this.model.config;
     const sequences = Array.from({ length: batch }, (_, b) => source.sequence(this.consumed + b));
     for (const [b, s] of sequences.entries()) {
-      if (s.length < 2 || s.length - 1 > c.contextLength) {
-        throw new Error(`trainer: sequence ${this.consumed + b} has ${s.length} tokens; it needs 2 … ${c.contextLength + 1}`);
+      const n = sequenceIds(s).length;
+      if (n < 2 || n - 1 > c.contextLength) {
+        throw new Error(`trainer: sequence ${this.consumed + b} has ${n} tokens; it needs 2 … ${c.contextLength + 1}`);
       }
     }
-    const tokens = sequences.reduce((n, s) => n + s.length - 1, 0);
+    // Weights by counted targets: a masked sequence's prompt tokens are read, not predicted.
+    const tokens = sequences.reduce((n, s) => n + countedTargets(s), 0);
+    if (tokens === 0) throw new Error(`trainer: sequences ${this.consumed} … ${this.consumed + batch - 1} have no target tokens (every mask is 0)`);
     const load = new Map<string, Int32Array>();
     let loss = 0, ce = 0, mtp = 0, indexer = 0;
     for (const s of sequences) {
-      const tp = new Tape(params.precision), l = this.model.loss(tp, s, this.options.loss), w = (s.length - 1) / tokens;
+      const counted = countedTargets(s);
+      if (counted === 0) continue;
+      const tp = new Tape(params.precision), l = this.model.loss(tp, sequenceIds(s), this.options.loss, sequenceMask(s)), w = counted / tokens;
       tp.backward(l.loss, [w]);
       loss += w * l.loss.data[0];
       ce += w * l.ce;

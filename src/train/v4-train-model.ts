@@ -88,18 +88,21 @@ export class V4TrainModel {
 
   /**
    * Training loss of one sequence (≥ 2 tokens): the model reads tokens 0 … L−2 and predicts
-   * 1 … L−1; MTP rows predict 2 … L−1.
+   * 1 … L−1; MTP rows predict 2 … L−1. With `mask` (L entries) only the tokens t with mask[t] ≠ 0
+   * are targets, of the next-token and the MTP loss alike; each loss is the mean over its targets.
    */
-  loss(tp: Tape, sequence: readonly number[], opts: V4LossOptions = {}): V4Loss {
+  loss(tp: Tape, sequence: readonly number[], opts: V4LossOptions = {}, mask?: ArrayLike<number>): V4Loss {
     const L = sequence.length, lambda = opts.mtpWeight ?? 0.3, mu = opts.indexerWeight ?? 1;
     if (L < 2) throw new Error(`V4TrainModel.loss: a sequence needs at least 2 tokens, got ${L}`);
+    if (mask && mask.length !== L) throw new Error(`V4TrainModel.loss: a mask of ${mask.length} entries for ${L} tokens`);
+    const target = (t: number): number => (!mask || mask[t] ? sequence[t] : -1); // −1: not a target
     const inputs = sequence.slice(0, L - 1);
     const useMtp = this.config.mtpLayers > 0 && lambda > 0 && L >= 3;
     const fw = this.forward(tp, inputs, { mtpIds: useMtp ? sequence.slice(1) : undefined, indexerLoss: mu > 0 });
-    const ce = crossEntropy(tp, fw.logits, sequence.slice(1));
+    const ce = crossEntropy(tp, fw.logits, Array.from({ length: L - 1 }, (_, t) => target(t + 1)));
     let loss = ce, mtp = 0, indexer = 0;
     if (fw.mtpLogits) {
-      const m = crossEntropy(tp, fw.mtpLogits, [...sequence.slice(2), -1]);
+      const m = crossEntropy(tp, fw.mtpLogits, Array.from({ length: L - 1 }, (_, t) => (t + 2 < L ? target(t + 2) : -1)));
       mtp = m.data[0];
       loss = add(tp, loss, scale(tp, m, lambda));
     }

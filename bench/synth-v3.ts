@@ -99,6 +99,22 @@ export function v3SynthConfig(preset: V3SynthPreset): Record<string, unknown> {
   }
 }
 
+/**
+ * `config` made a DeepSeek-V3.2 config (spec §1, §4): model_type deepseek_v32 and the lightning
+ * indexer's keys (V3.2: 64 heads × 128, top-2048), so writeSyntheticV3 adds the indexer tensors
+ * `model.layers.L.self_attn.indexer.*` to every layer.
+ */
+export function withV32Indexer(config: Record<string, unknown>, index: { heads?: number; headDim?: number; topk?: number } = {}): Record<string, unknown> {
+  return {
+    ...config,
+    architectures: ['DeepseekV32ForCausalLM'],
+    model_type: 'deepseek_v32',
+    index_n_heads: index.heads ?? 64,
+    index_head_dim: index.headDim ?? 128,
+    index_topk: index.topk ?? 2048,
+  };
+}
+
 // ---- tensor layout ------------------------------------------------------------------------------
 
 /**
@@ -135,6 +151,7 @@ function init({ name, dtype, shape }: ExpectedTensor, widthOf: (weight: string) 
     case 'f8_e4m3': return { kind: 'fp8' };
     case 'bf16':
       if (name.endsWith('norm.weight')) return { kind: 'bf16', mean: 1, std: 0.05 };
+      if (name.endsWith('.indexer.k_norm.bias')) return { kind: 'bf16', mean: 0, std: 0.05 };
       if (name.endsWith('embed_tokens.weight')) return { kind: 'bf16', mean: 0, std: 1 };
       return { kind: 'bf16', mean: 0, std: 1 / Math.sqrt(shape[1]) }; // router, heads, eh_proj
     case 'f32':

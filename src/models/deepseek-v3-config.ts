@@ -1,5 +1,5 @@
 /**
- * DeepSeek-V3 / R1 / V3.1 configuration and checkpoint layout (../../../shared/spec/deepseek-v3.md
+ * DeepSeek-V3 / R1 / V3.1 / V3.2 configuration and checkpoint layout (../../../shared/spec/deepseek-v3.md
  * §1, §5): the HF `config.json` read into the names the forward pass uses, and the tensors of the
  * official HF checkpoint (`model.` prefix, FP8 E4M3 with f32 `weight_scale_inv` 128×128 tiles).
  */
@@ -39,11 +39,12 @@ export interface V3Config {
   readonly ue8m0: boolean;
   readonly bos: number;
   readonly eos: number;
+  /** V3.2 (§4): the lightning indexer's heads, head width and keys kept per query; absent before V3.2. */
+  readonly index?: { readonly heads: number; readonly headDim: number; readonly topk: number };
 }
 
 export function v3ConfigFromHF(json: Record<string, unknown>, where: string): V3Config {
   const fail = (msg: string): never => { throw new Error(`${where}: ${msg}`); };
-  if ('index_topk' in json || json.model_type === 'deepseek_v32') fail('DeepSeek-V3.2 (sparse attention with the lightning indexer) is not supported yet');
   const int = (key: string, dflt?: number): number => {
     const v = json[key] ?? dflt;
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 0)) fail(`${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
@@ -91,6 +92,9 @@ export function v3ConfigFromHF(json: Record<string, unknown>, where: string): V3
     ue8m0: q?.scale_fmt === 'ue8m0',
     bos: int('bos_token_id', 0),
     eos: int('eos_token_id', 1),
+    ...('index_topk' in json || json.model_type === 'deepseek_v32'
+      ? { index: { heads: int('index_n_heads'), headDim: int('index_head_dim'), topk: int('index_topk') } }
+      : {}),
   };
   if (rs && rs.type !== 'yarn') fail(`rope_scaling type ${JSON.stringify(rs.type)} is not supported (DeepSeek-V3 uses yarn)`);
   if (c.experts % c.groups) fail(`n_routed_experts ${c.experts} is not a multiple of n_group ${c.groups}`);
@@ -98,6 +102,14 @@ export function v3ConfigFromHF(json: Record<string, unknown>, where: string): V3
   if (c.topK > c.experts || c.topK === 0) fail(`num_experts_per_tok ${c.topK} must be 1 … n_routed_experts ${c.experts}`);
   if (c.denseLayers > c.layers) fail(`first_k_dense_replace ${c.denseLayers} exceeds num_hidden_layers ${c.layers}`);
   if (c.ropeDim % 2) fail(`qk_rope_head_dim ${c.ropeDim} must be even`);
+  if (c.index) {
+    const i = c.index;
+    if (!c.qLoraRank) fail('DeepSeek-V3.2 needs q_lora_rank: the indexer reads the normalised q_a output');
+    // The reference's fp8_index kernel takes one FP8 scale per 128-value head vector (§4).
+    if (i.headDim !== 128) fail(`index_head_dim ${i.headDim} is not 128 (one FP8 block and one 128-point Hadamard per indexer head)`);
+    if (c.ropeDim > i.headDim) fail(`qk_rope_head_dim ${c.ropeDim} exceeds index_head_dim ${i.headDim}`);
+    if (i.heads === 0 || i.topk === 0) fail(`index_n_heads and index_topk must be positive, got ${i.heads} and ${i.topk}`);
+  }
   return c;
 }
 
@@ -136,6 +148,14 @@ export function v3Tensors(c: V3Config): ExpectedTensor[] {
     add(`${a}.kv_a_layernorm.weight`, 'bf16', [c.kvLoraRank]);
     fp8(`${a}.kv_b_proj`, H * (c.nopeDim + c.vDim), c.kvLoraRank);
     fp8(`${a}.o_proj`, D, H * c.vDim);
+    if (c.index) {
+      const i = c.index;
+      fp8(`${a}.indexer.wq_b`, i.heads * i.headDim, c.qLoraRank);
+      fp8(`${a}.indexer.wk`, i.headDim, D);
+      add(`${a}.indexer.k_norm.weight`, 'bf16', [i.headDim]);
+      add(`${a}.indexer.k_norm.bias`, 'bf16', [i.headDim]);
+      add(`${a}.indexer.weights_proj.weight`, 'bf16', [i.heads, D]);
+    }
     if (l < c.denseLayers) {
       mlp(`${p}.mlp`, c.interDim);
     } else {

@@ -1,5 +1,5 @@
 /**
- * Loads DeepSeek-V3 / R1 / V3.1 weights into a DeepseekV3Model. The assembly (loadV3) is shared by
+ * Loads DeepSeek-V3 / R1 / V3.1 / V3.2 weights into a DeepseekV3Model. The assembly (loadV3) is shared by
  * every checkpoint layout: a V3TensorSource names, per role, which tensor of the file holds each
  * weight and in what format, and loadV3 reads them. Two sources exist:
  *
@@ -63,6 +63,14 @@ export interface V3LayerRefs {
   readonly kvNorm: string;
   readonly kvB: V3KvB;
   readonly o: V3WeightRef;
+  /** V3.2's lightning indexer (§4). */
+  readonly indexer?: {
+    readonly wqB: V3WeightRef;
+    readonly wk: V3WeightRef;
+    readonly kNorm: string;
+    readonly kNormBias: string;
+    readonly weightsProj: V3WeightRef;
+  };
   readonly mlp?: V3MlpRefs;
   readonly moe?: {
     readonly gate: V3WeightRef;
@@ -126,7 +134,7 @@ export function planV3(dir: string, json: Record<string, unknown>, opts: LoadOpt
     return {
       config, file, fp8: true,
       source: hfSource(file, config, mtp),
-      description: describeV3(config, file, opts, (name) => hfKind(config, name, mtp), 'deepseek_v3'),
+      description: describeV3(config, file, opts, (name) => hfKind(config, name, mtp), config.index ? 'deepseek_v32' : 'deepseek_v3'),
       tokenizer: () => deepseekTokenizer('v3', dir),
     };
   } catch (err) {
@@ -170,7 +178,9 @@ function checkTensors(file: WeightFile, c: V3Config): boolean {
   for (const e of expected) {
     const t = file.tensors.get(e.name);
     if (!t) throw new Error(`${file.path}: missing tensor '${e.name}' (${e.dtype} [${e.shape.join(', ')}] for this config.json)`);
-    if (t.dtype !== e.dtype || !sameShape(t.shape, e.shape)) {
+    // The indexer's norm and head weights: any float type (the references keep them in f32 or bf16).
+    const loose = /\.indexer\.(k_norm\.(weight|bias)|weights_proj\.weight)$/.test(e.name) && ['bf16', 'f16', 'f32'].includes(t.dtype);
+    if ((t.dtype !== e.dtype && !loose) || !sameShape(t.shape, e.shape)) {
       throw new Error(`${file.path}: tensor '${e.name}' is ${t.dtype} [${t.shape.join(', ')}], expected ${e.dtype} [${e.shape.join(', ')}] for this config.json`);
     }
   }
@@ -212,6 +222,11 @@ function hfSource(file: WeightFile, c: V3Config, withMtp: boolean): V3TensorSour
       kvNorm: `${a}.kv_a_layernorm.weight`,
       kvB: { whole: ref(`${a}.kv_b_proj`) },
       o: ref(`${a}.o_proj`),
+      indexer: c.index ? {
+        wqB: ref(`${a}.indexer.wq_b`), wk: ref(`${a}.indexer.wk`),
+        kNorm: `${a}.indexer.k_norm.weight`, kNormBias: `${a}.indexer.k_norm.bias`,
+        weightsProj: ref(`${a}.indexer.weights_proj`),
+      } : undefined,
       ...(l < c.denseLayers ? { mlp: mlp(`${p}.mlp`) } : {
         moe: {
           gate: ref(`${p}.mlp.gate`),
@@ -280,6 +295,11 @@ export function describeV3(c: V3Config, file: WeightFile, opts: LoadOptions, kin
       mtpParameters,
       latentCacheBytesPer1KTokens: perToken * 1024,
       mhaCacheBytesPer1KTokens: mhaPerToken * 1024,
+      // V3.2: the indexer's share of the state (an FP8 key and its f32 scale per layer and token), in latentCacheBytesPer1KTokens too.
+      ...(c.index ? {
+        indexer: `${c.index.heads} heads × ${c.index.headDim}, top-${c.index.topk} keys per query`,
+        indexerCacheBytesPer1KTokens: c.layers * (c.index.headDim + 4) * 1024,
+      } : {}),
       defaultContext,
     },
   };
@@ -396,6 +416,13 @@ export async function loadV3(plan: V3Plan, backend: Backend, opts: LoadOptions, 
       kvNorm: vector(L.kvNorm),
       ...await kvB(L.kvB, `${what} kv_b`),
       wo: await matrix(L.o),
+      ...(L.indexer ? {
+        indexer: {
+          wqB: await matrix(L.indexer.wqB), wk: await matrix(L.indexer.wk),
+          kNorm: vector(L.indexer.kNorm), kNormBias: vector(L.indexer.kNormBias),
+          weightsProj: await matrix(L.indexer.weightsProj),
+        },
+      } : {}),
       ...(L.mlp ? { mlp: await mlp(L.mlp) } : {
         moe: {
           gate: await matrix(L.moe!.gate),

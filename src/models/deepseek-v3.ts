@@ -1,5 +1,5 @@
 /**
- * DeepSeek-V3 / R1 / V3.1: the forward pass of ../../../shared/spec/deepseek-v3.md.
+ * DeepSeek-V3 / R1 / V3.1 / V3.2: the forward pass of ../../../shared/spec/deepseek-v3.md.
  *
  *   h = E[token]
  *   per layer:  x = RMSNorm(h)
@@ -7,6 +7,7 @@
  *               c = RMSNorm((W_kva · x)[:r]),  k_pe = RoPE((W_kva · x)[r:])   (the latent cache)
  *               absorbed:  q̃_h = B_kᵀ_h · q_nope_h,  s_t = σ·(q̃_h·c_t + q_pe_h·k_pe_t)
  *                          o_h = B_v_h · Σ_t softmax(s)_t c_t
+ *               V3.2: each query attends only to the positions its lightning indexer selects  §4
  *               h = h + W_o · [o_h]
  *               x = RMSNorm(h)
  *               h = h + MLP(x)        (first_k_dense_replace layers)
@@ -30,6 +31,7 @@ import { qatFp8, qatFp8AmaxScale } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import type { V3Config } from './deepseek-v3-config.js';
+import { IndexerCache, indexerSelect, type V32IndexerWeights } from './deepseek-v32-indexer.js';
 import { DeviceBuffer, forEachExpert, HostLinear, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
 import type { LanguageModel, ModelDescription, Sequence } from './model.js';
 
@@ -62,6 +64,8 @@ export interface V3LayerWeights {
   /** [H·v, r]: head h's rows are B_v(h). */
   readonly uv: Tensor;
   readonly wo: Tensor;
+  /** V3.2's lightning indexer (§4). */
+  readonly indexer?: V32IndexerWeights;
   readonly mlp?: MlpWeights;
   readonly moe?: {
     readonly gate: Tensor;
@@ -119,9 +123,12 @@ export class DeepseekV3Model extends SequenceOwner<DeepseekV3Sequence> implement
   }
 }
 
-/** Bytes of latent cache per token: kv_lora_rank + rope dims per main layer, f32 (an MTP layer adds one more). */
+/**
+ * Bytes of state per token: kv_lora_rank + rope dims per main layer, f32, and on V3.2 the indexer's
+ * FP8 key and its f32 scale (an MTP layer adds one more layer's worth).
+ */
 export function v3StateBytesPerToken(c: V3Config): number {
-  return 4 * c.layers * (c.kvLoraRank + c.ropeDim);
+  return c.layers * (4 * (c.kvLoraRank + c.ropeDim) + (c.index ? c.index.headDim + 4 : 0));
 }
 
 const CHUNK = 256;
@@ -152,6 +159,8 @@ export class DeepseekV3Sequence implements Sequence {
   /** Per layer [capacity, r] latents c_t and [capacity, rope] keys k_pe_t; the MTP layer's last. */
   private readonly latent: Float32Array[];
   private readonly kpe: Float32Array[];
+  /** V3.2: per layer the indexer's FP8 keys and scales (§4); the MTP layer's last. */
+  private readonly index?: IndexerCache[];
   /** Token ids of positions 0 … length−1 (MTP checkpoints only: recomputing a hidden state needs them). */
   private readonly tokens: number[] = [];
   /** Trunk hidden states [D] of positions mtpLength … length−1, the first one missing while `rehide`. */
@@ -178,6 +187,8 @@ export class DeepseekV3Sequence implements Sequence {
     const caches = this.w.layers.length + (this.w.mtp ? 1 : 0);
     this.latent = Array.from({ length: caches }, () => new Float32Array(capacity * this.c.kvLoraRank));
     this.kpe = Array.from({ length: caches }, () => new Float32Array(capacity * this.c.ropeDim));
+    const ix = this.c.index;
+    if (ix) this.index = Array.from({ length: caches }, () => new IndexerCache(capacity, ix.headDim));
     this.device = new Array(caches).fill(undefined);
     this.mirrored = new Array(caches).fill(0);
     this.qBuf = new DeviceBuffer(model.backend, 'MLA queries');
@@ -283,58 +294,78 @@ export class DeepseekV3Sequence implements Sequence {
     this.rehide = n > 0;
   }
 
+  /** f32 values per token of one cache in the state: c_t, k_pe_t and (V3.2) the indexer's FP8 key and scale. */
+  private get stateRow(): number {
+    return this.c.kvLoraRank + this.c.ropeDim + (this.c.index ? this.c.index.headDim / 4 + 1 : 0);
+  }
+
+  /** Rows [0, k) of cache l into f at o: c_t, then k_pe_t, then (V3.2) the indexer's codes and scales. */
+  private putRows(f: Float32Array, o: number, l: number, k: number): void {
+    const r = this.c.kvLoraRank, R = this.c.ropeDim;
+    f.set(this.latent[l].subarray(0, k * r), o);
+    f.set(this.kpe[l].subarray(0, k * R), o + k * r);
+    const ix = this.index?.[l];
+    if (!ix) return;
+    o += k * (r + R);
+    new Uint8Array(f.buffer, 4 * o, k * ix.d).set(ix.codes.subarray(0, k * ix.d));
+    f.set(ix.scales.subarray(0, k), o + (k * ix.d) / 4);
+  }
+
+  /** The inverse of putRows. */
+  private getRows(f: Float32Array, o: number, l: number, k: number): void {
+    const r = this.c.kvLoraRank, R = this.c.ropeDim;
+    this.latent[l].set(f.subarray(o, o + k * r));
+    this.kpe[l].set(f.subarray(o + k * r, o + k * (r + R)));
+    const ix = this.index?.[l];
+    if (!ix) return;
+    o += k * (r + R);
+    ix.codes.set(new Uint8Array(f.buffer, 4 * o, k * ix.d));
+    ix.scales.set(f.subarray(o + (k * ix.d) / 4, o + (k * ix.d) / 4 + k));
+  }
+
   /**
-   * The latent cache rows [0, length) of every layer: c_t then k_pe_t, f32. With an MTP layer, then:
-   * i32 mtpLength and the token ids [length], the MTP layer's c_t and k_pe_t rows [0, mtpLength),
+   * The cache rows [0, length) of every layer: c_t then k_pe_t, f32, then on V3.2 the indexer's E4M3
+   * keys [length, index_head_dim] (bytes) and their f32 scales [length]. With an MTP layer, then:
+   * i32 mtpLength and the token ids [length], the MTP layer's rows [0, mtpLength) laid out the same,
    * and the waiting hidden states [length − mtpLength, D].
    */
   async saveState(): Promise<Uint8Array> {
     if (this.rehide) await this.recomputeHidden();
-    const r = this.c.kvLoraRank, R = this.c.ropeDim, D = this.c.dim, n = this.length, L = this.w.layers.length;
-    const m = this.mtpRows, mtp = this.w.mtp ? 1 + n + m * (r + R) + (n - m) * D : 0;
-    const out = new Float32Array(L * n * (r + R) + mtp);
+    const D = this.c.dim, n = this.length, L = this.w.layers.length, W = this.stateRow;
+    const m = this.mtpRows, mtp = this.w.mtp ? 1 + n + m * W + (n - m) * D : 0;
+    const out = new Float32Array(L * n * W + mtp);
     let o = 0;
-    for (let l = 0; l < L; l++) {
-      out.set(this.latent[l].subarray(0, n * r), o);
-      out.set(this.kpe[l].subarray(0, n * R), o + n * r);
-      o += n * (r + R);
-    }
+    for (let l = 0; l < L; l++, o += n * W) this.putRows(out, o, l, n);
     if (this.w.mtp) {
       const ids = new Int32Array(out.buffer, 4 * o, 1 + n);
       ids[0] = m;
       ids.set(this.tokens, 1);
       o += 1 + n;
-      out.set(this.latent[L].subarray(0, m * r), o);
-      out.set(this.kpe[L].subarray(0, m * R), o + m * r);
-      o += m * (r + R);
+      this.putRows(out, o, L, m);
+      o += m * W;
       this.pendingHidden.forEach((h, t) => out.set(h, o + t * D));
     }
     return new Uint8Array(out.buffer);
   }
 
   loadState(state: Uint8Array, length: number): void {
-    const r = this.c.kvLoraRank, R = this.c.ropeDim, D = this.c.dim, L = this.w.layers.length;
+    const D = this.c.dim, L = this.w.layers.length, W = this.stateRow;
     if (this.length !== 0) throw new Error('loadState: the sequence is not empty');
     if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
-    const trunk = L * length * (r + R);
+    const trunk = L * length * W;
     this.invalidate(0);
     const f = new Float32Array(state.slice().buffer);
     const m = this.w.mtp && f.length > trunk ? new Int32Array(f.buffer, 4 * trunk, 1)[0] : 0;
-    const size = trunk + (this.w.mtp ? 1 + length + m * (r + R) + (length - m) * D : 0);
+    const size = trunk + (this.w.mtp ? 1 + length + m * W + (length - m) * D : 0);
     if (state.length !== 4 * size || !(m >= 0 && m <= length)) throw new Error(`loadState: ${state.length} bytes are not the state of ${length} tokens of this model`);
     let o = 0;
-    for (let l = 0; l < L; l++) {
-      this.latent[l].set(f.subarray(o, o + length * r));
-      this.kpe[l].set(f.subarray(o + length * r, o + length * (r + R)));
-      o += length * (r + R);
-    }
+    for (let l = 0; l < L; l++, o += length * W) this.getRows(f, o, l, length);
     if (this.w.mtp) {
       const ids = new Int32Array(f.buffer, 4 * (o + 1), length);
       this.checkIds('loadState', ids);
       o += 1 + length;
-      this.latent[L].set(f.subarray(o, o + m * r));
-      this.kpe[L].set(f.subarray(o + m * r, o + m * (r + R)));
-      o += m * (r + R);
+      this.getRows(f, o, L, m);
+      o += m * W;
       this.tokens.push(...ids);
       for (let t = 0; t < length - m; t++) this.pendingHidden.push(f.slice(o + t * D, o + (t + 1) * D));
       this.mtpRows = m;
@@ -390,7 +421,7 @@ export class DeepseekV3Sequence implements Sequence {
   private async block(l: number, L: V3LayerWeights, h: Float32Array, n: number, start: number, name: string): Promise<Float32Array> {
     const c = this.c, D = c.dim, tap = (what: string, d: Float32Array | Int32Array) => this.probe?.tap?.(`${name}.${what}`, d);
     h = this.probe?.blockInput?.(name)?.slice() ?? h;
-    const a = await this.attention(l, L, rmsnormRows(h, D, L.attnNorm, c.eps, new Float32Array(h.length)), n, start);
+    const a = await this.attention(l, L, rmsnormRows(h, D, L.attnNorm, c.eps, new Float32Array(h.length)), n, start, tap);
     tap('attn_out', a);
     for (let i = 0; i < h.length; i++) h[i] += a[i];
     const x = rmsnormRows(h, D, L.ffnNorm, c.eps, new Float32Array(h.length));
@@ -425,10 +456,15 @@ export class DeepseekV3Sequence implements Sequence {
   private async recomputeHidden(): Promise<void> {
     const p = this.mtpRows, r = this.c.kvLoraRank, R = this.c.ropeDim;
     const kept = this.w.layers.map((_, l) => [this.latent[l].slice(p * r, (p + 1) * r), this.kpe[l].slice(p * R, (p + 1) * R)]);
+    const ix = this.index?.map((x) => ({ codes: x.codes.slice(p * x.d, (p + 1) * x.d), scale: x.scales[p] }));
     const h = await this.trunk([this.tokens[p]], p);
     kept.forEach(([c, k], l) => {
       this.latent[l].set(c, p * r);
       this.kpe[l].set(k, p * R);
+    });
+    ix?.forEach((k, l) => {
+      this.index![l].codes.set(k.codes, p * this.index![l].d);
+      this.index![l].scales[p] = k.scale;
     });
     this.invalidate(p);
     this.pendingHidden.unshift(h);
@@ -437,11 +473,11 @@ export class DeepseekV3Sequence implements Sequence {
 
   // ---- MLA (§2.2) ------------------------------------------------------------------------------
 
-  private async attention(l: number, L: V3LayerWeights, x: Float32Array, n: number, start: number): Promise<Float32Array> {
+  private async attention(l: number, L: V3LayerWeights, x: Float32Array, n: number, start: number,
+    tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
     const c = this.c, H = c.heads, qk = c.nopeDim + c.ropeDim, r = c.kvLoraRank, R = c.ropeDim;
-    const q = L.wqA
-      ? await this.lin.run(L.wqB, rmsnormRows(await this.lin.run(L.wqA, x, n, this.quant('linear')), c.qLoraRank, L.qNorm!, c.eps), n, this.quant('parallel'))
-      : await this.lin.run(L.wqB, x, n, this.quant('parallel'));
+    const qr = L.wqA ? rmsnormRows(await this.lin.run(L.wqA, x, n, this.quant('linear')), c.qLoraRank, L.qNorm!, c.eps) : undefined;
+    const q = await this.lin.run(L.wqB, qr ?? x, n, this.quant('parallel'));
     const kva = await this.lin.run(L.wkvA, x, n, this.quant('linear'));
     const latent = this.latent[l], kpe = this.kpe[l];
     for (let t = 0; t < n; t++) {
@@ -453,10 +489,30 @@ export class DeepseekV3Sequence implements Sequence {
       ropeTail(k, 0, 1, R, R, this.w.freqs, p, false);
       kpe.set(k, p * R);
     }
+    const chosen = L.indexer && await this.indexer(l, L.indexer, x, qr!, n, start, tap);
     const o = this.model.numerics.attention === 'naive'
-      ? await this.naive(L, q, latent, kpe, start, n)
-      : await this.absorbed(L, q, l, start, n);
+      ? await this.naive(L, q, latent, kpe, start, n, chosen)
+      : await this.absorbed(L, q, l, start, n, chosen);
     return this.lin.run(L.wo, o, n, this.quant('parallel'));
+  }
+
+  /**
+   * V3.2 (§4): the indexer's keys for these tokens into cache l, and per token the positions its
+   * MLA attends to (ascending). Tapped as `indexer_topk` [n, index_topk], −1 past a token's count.
+   */
+  private async indexer(l: number, ix: V32IndexerWeights, x: Float32Array, qr: Float32Array, n: number, start: number,
+    tap: (w: string, d: Float32Array | Int32Array) => void): Promise<number[][]> {
+    const I = this.c.index!;
+    const q = await this.lin.run(ix.wqB, qr, n, this.quant('linear'));
+    const k = await this.lin.run(ix.wk, x, n, this.quant('linear'));
+    const w = await this.lin.run(ix.weightsProj, x, n);
+    const chosen = indexerSelect({ ...I, ropeDim: this.c.ropeDim }, ix, this.index![l], this.w.freqs, q, k, w, n, start);
+    if (this.probe?.tap) {
+      const topk = new Int32Array(n * I.topk).fill(-1);
+      chosen.forEach((s, t) => topk.set(s, t * I.topk));
+      tap('indexer_topk', topk);
+    }
+    return chosen;
   }
 
   /**
@@ -464,7 +520,7 @@ export class DeepseekV3Sequence implements Sequence {
    * cache rows [c_t | k_pe_t] with queries [q̃_h | q_pe_h] (the backend's sparse attention, every
    * position up to the query's, no sink), whose output's first r values are Σ p_t c_t; o_h = B_v of that.
    */
-  private async absorbed(L: V3LayerWeights, q: Float32Array, cache: number, start: number, n: number): Promise<Float32Array> {
+  private async absorbed(L: V3LayerWeights, q: Float32Array, cache: number, start: number, n: number, chosen?: number[][]): Promise<Float32Array> {
     const c = this.c, be = this.model.backend, H = c.heads, qk = c.nopeDim + c.ropeDim, r = c.kvLoraRank, R = c.ropeDim, nope = c.nopeDim, V = c.vDim;
     const W = r + R, HW = H * W, T = start + n;
     const Q = new Float32Array(n * HW);
@@ -477,8 +533,13 @@ export class DeepseekV3Sequence implements Sequence {
         Q.set(q.subarray(t * H * qk + h * qk + nope, t * H * qk + (h + 1) * qk), t * HW + h * W + r);
       }
     }
-    const rows = new Int32Array(n * T).fill(-1);
-    for (let t = 0; t < n; t++) for (let j = 0; j <= start + t; j++) rows[t * T + j] = j;
+    // Candidates per query: every position up to its own, or the indexer's choice (V3.2).
+    const count = chosen ? Math.max(...chosen.map((s) => s.length)) : T;
+    const rows = new Int32Array(n * count).fill(-1);
+    for (let t = 0; t < n; t++) {
+      if (chosen) rows.set(chosen[t], t * count);
+      else for (let j = 0; j <= start + t; j++) rows[t * count + j] = j;
+    }
     if (!this.sinks) {
       // No sink in MLA: a logit no score comes near adds nothing to the softmax.
       this.sinks = be.alloc('f32', [H], 'MLA (no) sinks');
@@ -486,7 +547,7 @@ export class DeepseekV3Sequence implements Sequence {
     }
     const qT = this.qBuf.view([n, HW]), oT = this.oBuf.view([n, HW]);
     be.upload(qT, Q);
-    be.sparseAttention(qT, this.mirror(cache, T), rows, T, this.sinks, oT, this.w.softmaxScale);
+    be.sparseAttention(qT, this.mirror(cache, T), rows, count, this.sinks, oT, this.w.softmaxScale);
     const att = await be.download(oT);
     const o = new Float32Array(n * H * V), ol = new Float32Array(n * r);
     for (let h = 0; h < H; h++) {
@@ -497,8 +558,9 @@ export class DeepseekV3Sequence implements Sequence {
     return o;
   }
 
-  /** Every cached latent expanded to per-head keys and values through kv_b, then plain attention. */
-  private async naive(L: V3LayerWeights, q: Float32Array, latent: Float32Array, kpe: Float32Array, start: number, n: number): Promise<Float32Array> {
+  /** Every cached latent expanded to per-head keys and values through kv_b, then plain attention (over `chosen`'s positions on V3.2). */
+  private async naive(L: V3LayerWeights, q: Float32Array, latent: Float32Array, kpe: Float32Array, start: number, n: number,
+    chosen?: number[][]): Promise<Float32Array> {
     const c = this.c, H = c.heads, qk = c.nopeDim + c.ropeDim, r = c.kvLoraRank, R = c.ropeDim, nope = c.nopeDim, V = c.vDim;
     const T = start + n, kvw = nope + V;
     if (!L.wkvB) throw new Error('the naive attention form needs kv_b (load with mlaForm: naive)');
@@ -506,23 +568,25 @@ export class DeepseekV3Sequence implements Sequence {
     const o = new Float32Array(n * H * V);
     const scores = new Float64Array(T);
     for (let t = 0; t < n; t++) {
-      const p = start + t;
+      const keys = chosen?.[t], seen = keys ? keys.length : start + t + 1;
       for (let h = 0; h < H; h++) {
         const qo = t * H * qk + h * qk;
         let max = -Infinity;
-        for (let j = 0; j <= p; j++) {
+        for (let a = 0; a < seen; a++) {
+          const j = keys ? keys[a] : a;
           let s = 0;
           const ko = j * H * kvw + h * kvw;
           for (let i = 0; i < nope; i++) s += q[qo + i] * kv[ko + i];
           for (let i = 0; i < R; i++) s += q[qo + nope + i] * kpe[j * R + i];
-          scores[j] = s * this.w.softmaxScale;
-          if (scores[j] > max) max = scores[j];
+          scores[a] = s * this.w.softmaxScale;
+          if (scores[a] > max) max = scores[a];
         }
         let sum = 0;
-        for (let j = 0; j <= p; j++) sum += (scores[j] = Math.exp(scores[j] - max));
+        for (let a = 0; a < seen; a++) sum += (scores[a] = Math.exp(scores[a] - max));
         const oo = t * H * V + h * V;
-        for (let j = 0; j <= p; j++) {
-          const pj = scores[j] / sum, vo = j * H * kvw + h * kvw + nope;
+        for (let a = 0; a < seen; a++) {
+          const j = keys ? keys[a] : a;
+          const pj = scores[a] / sum, vo = j * H * kvw + h * kvw + nope;
           for (let i = 0; i < V; i++) o[oo + i] += pj * kv[vo + i];
         }
       }

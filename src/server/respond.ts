@@ -52,7 +52,8 @@ export class PatientJson {
 
   constructor(private readonly res: ServerResponse, keepAliveMs: number) {
     this.timer = setInterval(() => {
-      if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
+      // setHeader, not writeHead's argument: http.ts reads the type back if an error ends the body.
+      if (!res.headersSent) { res.setHeader('content-type', 'application/json'); res.writeHead(200); }
       if (!res.writableEnded && !res.destroyed) res.write('\n');
     }, keepAliveMs);
   }

@@ -70,3 +70,19 @@ test('the stream ends with the same finish reason and [DONE]', async () => {
   const text = chunks.map((c) => c.choices[0].delta.content ?? '').join('');
   assert.ok(text.length > 0 && ONCE.generated_text.startsWith(text));
 });
+
+test('a failure after keep-alive blank lines still ends the JSON answer with the error body', async () => {
+  const { ScriptedBackend } = await import('./dialect-helpers.js');
+  const slowFail = new ScriptedBackend('slow-fail', () => ({ events: [], end: new Error('the kernel fell over'), delayMs: 120 }));
+  const s = await serveBackends([slowFail], { keepAliveMs: 20 });
+  try {
+    const res = await fetch(`${s.url}/chat/completions`, { method: 'POST', body: JSON.stringify({ model: 'slow-fail', messages: [{ role: 'user', content: 'x' }] }) });
+    const text = await res.text();
+    assert.match(text, /^\n+\{/, 'blank keep-alive lines, then the body');
+    const err = JSON.parse(text.trim());
+    assert.match(err.error.message, /the kernel fell over/);
+    assert.equal(err.error.type, 'server_error');
+  } finally {
+    await s.server.close();
+  }
+});

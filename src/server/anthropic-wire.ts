@@ -4,6 +4,7 @@
  * `message` object. Both come from one transcript, so a streamed answer and a whole one are the
  * same message.
  */
+import type { ApiError } from './errors.js';
 import type { ChatEvent, ChatOutcome, ChatUsage, FinishReason } from './chat.js';
 
 /** One SSE event: its `event:` name and its data. */
@@ -93,6 +94,11 @@ export class AnthropicTranscript {
       { event: 'message_delta', data: { type: 'message_delta', delta: { stop_reason: stopReason(outcome.finishReason, outcome.stopSequence), stop_sequence: outcome.stopSequence ?? null }, usage: anthropicUsage(outcome.usage) } },
       { event: 'message_stop', data: { type: 'message_stop' } },
     ];
+  }
+
+  /** A failure after the stream began: Anthropic's `error` event. */
+  fail(err: ApiError): WireEvent[] {
+    return [{ event: 'error', data: err.toAnthropic() }];
   }
 
   /** The whole message, once the run has ended. */

@@ -5,10 +5,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseAnthropicRequest, resolveAnthropicModel } from './anthropic-request.js';
-import { AnthropicTranscript, type WireEvent } from './anthropic-wire.js';
+import { AnthropicTranscript } from './anthropic-wire.js';
 import { ApiError } from './errors.js';
 import type { Exchange } from './http.js';
-import { EventStream, PatientJson } from './respond.js';
+import { PatientJson, streamTranscript } from './respond.js';
 
 export async function anthropicMessages(x: Exchange): Promise<void> {
   const registry = x.server.registry;
@@ -19,21 +19,7 @@ export async function anthropicMessages(x: Exchange): Promise<void> {
   });
   const run = backend.chat(job);
   const transcript = new AnthropicTranscript(`msg_${randomBytes(18).toString('base64url')}`, job.model, job.think !== 'none');
-  if (stream) {
-    await run.ready; // an upstream's refusal is an HTTP error, not an event in an opened stream
-    const sse = new EventStream(x.res, x.server.options.keepAliveMs);
-    const send = (events: WireEvent[]) => { for (const w of events) sse.send(w.data, w.event); };
-    try {
-      send(transcript.start());
-      for await (const e of run) send(transcript.push(e));
-      send(transcript.finish(await run.outcome));
-    } catch (err) {
-      sse.send(asApiError(err).toAnthropic(), 'error');
-    } finally {
-      sse.end();
-    }
-    return;
-  }
+  if (stream) return streamTranscript(x.res, x.server.options.keepAliveMs, run, transcript);
   const body = new PatientJson(x.res, x.server.options.keepAliveMs);
   try {
     transcript.start();

@@ -107,8 +107,6 @@ export class LocalBackend implements ChatBackend {
   }
 
   private submit(req: EngineRequest, answer: AnswerStream, echo?: string): ChatRun {
-    const tooLong = this.engine.contextLength <= req.prompt.length;
-    if (tooLong) throw new ApiError(400, `This model's maximum context length is ${this.engine.contextLength} tokens; the request has ${req.prompt.length} prompt tokens.`, { param: 'messages' });
     let handle: RequestHandle;
     try {
       handle = this.engine.submit(req);
@@ -128,9 +126,12 @@ export class LocalBackend implements ChatBackend {
     outcome.catch(() => undefined);
     async function* events(): AsyncGenerator<ChatEvent> {
       if (echo) yield { type: 'content', text: echo };
-      let result: EngineResult | undefined, failed = false;
+      let result: EngineResult | undefined, failed = false, generated = 0;
       try {
-        for await (const t of handle) yield* answer.push(t.text, t.token >= 0 ? info(t) : undefined);
+        for await (const t of handle) {
+          if (t.token >= 0) generated++;
+          yield* answer.push(t.text, t.token >= 0 ? info(t) : undefined);
+        }
         result = await handle.result;
       } catch (err) {
         // Cut by the engine (memory, a kernel failure): what was generated stands, marked retryable.
@@ -144,7 +145,7 @@ export class LocalBackend implements ChatBackend {
           : result!.finishReason === 'length' || result!.finishReason === 'context' ? 'length' : 'stop';
       const usage = {
         promptTokens: req.prompt.length,
-        completionTokens: result?.tokens.length ?? answer.reasoningTokens,
+        completionTokens: generated, // also right when the engine failed mid-answer
         cachedTokens: result?.cachedTokens ?? 0,
         reasoningTokens: answer.reasoningTokens,
       };

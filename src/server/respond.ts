@@ -4,7 +4,8 @@
  * Non-streaming answers send blank lines while they wait, before the JSON body.
  */
 import type { ServerResponse } from 'node:http';
-import type { ApiError } from './errors.js';
+import type { ChatEvent, ChatOutcome, ChatRun } from './chat.js';
+import { ApiError } from './errors.js';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -43,6 +44,30 @@ export class EventStream {
     if (this.res.writableEnded || this.res.destroyed) return;
     this.last = Date.now();
     this.res.write(text);
+  }
+}
+
+/** A dialect's wire events for one run, as Anthropic and the Responses API name them. */
+export interface Transcript {
+  start(): { event: string; data: unknown }[];
+  push(e: ChatEvent): { event: string; data: unknown }[];
+  finish(outcome: ChatOutcome): { event: string; data: unknown }[];
+  fail(err: ApiError): { event: string; data: unknown }[];
+}
+
+/** Streams `run` as named SSE events; a failure after the first event becomes the dialect's failure events. */
+export async function streamTranscript(res: ServerResponse, keepAliveMs: number, run: ChatRun, transcript: Transcript): Promise<void> {
+  await run.ready; // an upstream's refusal is an HTTP error, not an event in an opened stream
+  const sse = new EventStream(res, keepAliveMs);
+  const send = (events: { event: string; data: unknown }[]) => { for (const w of events) sse.send(w.data, w.event); };
+  try {
+    send(transcript.start());
+    for await (const e of run) send(transcript.push(e));
+    send(transcript.finish(await run.outcome));
+  } catch (err) {
+    send(transcript.fail(err instanceof ApiError ? err : new ApiError(500, err instanceof Error ? err.message : String(err), { type: 'server_error' })));
+  } finally {
+    sse.end();
   }
 }
 

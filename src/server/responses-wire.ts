@@ -4,6 +4,7 @@
  * object. Both come from one transcript, so a streamed answer and a whole one are the same
  * response. Output items: a reasoning item (thinking mode), a message, function calls.
  */
+import type { ApiError } from './errors.js';
 import { randomBytes } from 'node:crypto';
 import type { ChatEvent, ChatOutcome, ChatUsage } from './chat.js';
 import type { ResponsesEcho } from './responses-request.js';
@@ -99,8 +100,8 @@ export class ResponsesTranscript {
   }
 
   /** The generation failed after the stream began. */
-  fail(message: string): WireEvent[] {
-    return this.conclude({ status: 'failed', error: { code: 'server_error', message } });
+  fail(err: ApiError): WireEvent[] {
+    return this.conclude({ status: 'failed', error: { code: 'server_error', message: err.message } });
   }
 
   /** The response object: in progress, or final after finish() / fail(). */

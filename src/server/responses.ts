@@ -5,30 +5,16 @@
  */
 import { ApiError } from './errors.js';
 import type { Exchange } from './http.js';
-import { EventStream, PatientJson } from './respond.js';
+import { PatientJson, streamTranscript } from './respond.js';
 import { parseResponsesRequest } from './responses-request.js';
-import { newId, ResponsesTranscript, type WireEvent } from './responses-wire.js';
+import { newId, ResponsesTranscript } from './responses-wire.js';
 
 export async function responses(x: Exchange): Promise<void> {
   const backend = x.server.registry.get(x.body.model);
   const { job, stream, echo } = parseResponsesRequest(x.body, { reasoning: backend.info.reasoning, maxTokens: x.server.options.maxTokens, signal: x.signal });
   const run = backend.chat(job);
   const transcript = new ResponsesTranscript(newId('resp'), Math.floor(Date.now() / 1000), job.model, echo, job.think !== 'none');
-  if (stream) {
-    await run.ready; // an upstream's refusal is an HTTP error, not an event in an opened stream
-    const sse = new EventStream(x.res, x.server.options.keepAliveMs);
-    const send = (events: WireEvent[]) => { for (const w of events) sse.send(w.data, w.event); };
-    try {
-      send(transcript.start());
-      for await (const e of run) send(transcript.push(e));
-      send(transcript.finish(await run.outcome));
-    } catch (err) {
-      send(transcript.fail(err instanceof Error ? err.message : String(err)));
-    } finally {
-      sse.end();
-    }
-    return;
-  }
+  if (stream) return streamTranscript(x.res, x.server.options.keepAliveMs, run, transcript);
   const body = new PatientJson(x.res, x.server.options.keepAliveMs);
   try {
     transcript.start();

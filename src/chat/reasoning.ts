@@ -112,7 +112,7 @@ export function promptOpensReasoning(prompt: string, open = THINK_OPEN, close = 
 }
 
 /** Length of the longest suffix of `text` that is a proper prefix of `tag`. */
-function partialSuffix(text: string, tag: string): number {
+export function partialSuffix(text: string, tag: string): number {
   for (let n = Math.min(tag.length - 1, text.length); n > 0; n--) {
     if (text.endsWith(tag.slice(0, n))) return n;
   }

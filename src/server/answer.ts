@@ -3,7 +3,7 @@
  * and tool calls. Text that might be the start of tool-call syntax is held back until it is known
  * not to be; the calls themselves are parsed once the output is complete (they are emitted whole).
  */
-import { ReasoningSplitter } from '../chat/reasoning.js';
+import { partialSuffix, ReasoningSplitter } from '../chat/reasoning.js';
 import { parseV4Completion } from '../chat/deepseek-v4-parse.js';
 import { V4_DSML } from '../chat/deepseek-v4-encoding.js';
 import { parseTemplateToolCalls, safeContentLength } from '../chat/tool-calls.js';
@@ -84,10 +84,7 @@ export class AnswerStream {
       case 'dsml': {
         // Up to the block, or to a partial start of it; whitespace before either waits with it.
         let end = c.indexOf(DSML_START);
-        if (end < 0) {
-          end = c.length;
-          for (let n = Math.min(DSML_START.length - 1, c.length); n > 0; n--) if (c.endsWith(DSML_START.slice(0, n))) { end -= n; break; }
-        }
+        if (end < 0) end = c.length - partialSuffix(c, DSML_START);
         return c.slice(0, end).trimEnd().length;
       }
     }

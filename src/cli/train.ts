@@ -6,10 +6,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { F32Gemm } from '../kernels/cpu/train-gemm.js';
 import { v4ConfigFromHF } from '../models/deepseek-v4-config.js';
 import { loadTrainedParams, TRAIN_STATE_FILE, v4HFConfig } from '../train/checkpoint.js';
 import { type SequenceSource, tokenLinesSource } from '../train/data.js';
-import { TrainProgress } from '../train/progress.js';
+import { GrpoTrainer } from '../train/grpo.js';
+import { formatDuration, TrainProgress } from '../train/progress.js';
 import { isRecipe, phaseConfig, phaseDir, RECIPE_PHASES, type RecipePhase, readRecipe, type Recipe } from '../train/recipe.js';
 import { openTaskSource, taskCorpus } from '../train/task-data.js';
 import { trainBpe, writeTrainedTokenizer } from '../train/tokenizer-train.js';
@@ -25,6 +27,7 @@ const FLAGS: Record<string, FlagSpec> = {
   steps: { kind: 'int', min: 1 },
   seed: { kind: 'int', min: 0 },
   phase: { kind: 'string' },
+  threads: { kind: 'int', min: 1 },
   help: { kind: 'boolean', short: 'h' },
 };
 
@@ -37,10 +40,14 @@ const USAGE = `usage: minke train --config FILE.json --out DIR [--resume] [--ste
   --resume        continue the run saved in DIR (same config, seed and data)
   --steps N       train until step N (overrides "steps"; it is also the schedule's length)
   --seed S        initialisation and data-order seed (overrides "seed")
+  --threads N     threads for the matrix products (default: MINKE_THREADS, else every core;
+                  the result does not depend on it)
   --phase P       RECIPE.json is a recipe (e.g. recipes/minke-nano.json); run its phase P into DIR/P:
                   tokenizer  byte-level BPE on generated task text → DIR/tokenizer/tokenizer.json
                   pretrain   the recipe's model from scratch on plain task text → DIR/pretrain
                   sft        DIR/pretrain fine-tuned on V4 chats, loss on the replies → DIR/sft
+                  grpo       DIR/sft improved by GRPO: answers sampled in Think High, rewarded
+                             by the task's verifier → DIR/grpo
                   (each phase directory is a model: minke run DIR/sft, minke eval DIR/sft)
 Progress (loss, tokens/s, ETA) goes to stderr. Interrupting is safe: checkpoints are written
 atomically, and --resume continues bit for bit from the last one.
@@ -87,7 +94,8 @@ export async function trainCommand(argv: string[]): Promise<number> {
     if (!(RECIPE_PHASES as readonly string[]).includes(phase)) throw new UsageError(`--phase must be one of ${RECIPE_PHASES.join(', ')}, got ${JSON.stringify(phase)}`);
     const recipe = readRecipe(configFile);
     if (phase === 'tokenizer') return trainTokenizer(recipe, out);
-    return trainRun(phaseConfig(recipe, phase as Exclude<RecipePhase, 'tokenizer'>, out), configFile, phaseDir(out, phase as RecipePhase), args);
+    if (phase === 'grpo') return trainGrpo(recipe, out, args);
+    return trainRun(phaseConfig(recipe, phase as 'pretrain' | 'sft', out), configFile, phaseDir(out, phase as RecipePhase), args);
   }
   let raw: unknown;
   try {
@@ -119,6 +127,7 @@ async function trainRun(run: TrainRunConfig, configFile: string, out: string, ar
     : tokenLinesSource(run.tokens!, config.vocab, seed, config.contextLength + 1);
   const options = { model, optimizer: { ...run.optimizer, totalSteps: steps }, source, batch: run.batch, seed, loss: run.loss };
 
+  await F32Gemm.start(flag.num(args, 'threads'));
   const resuming = flag.bool(args, 'resume'), statePath = path.join(out, TRAIN_STATE_FILE);
   if (!resuming && fs.existsSync(statePath)) throw new Error(`${out} already holds a training run: pass --resume to continue it, or choose another --out`);
   const trainer = resuming
@@ -138,9 +147,46 @@ async function trainRun(run: TrainRunConfig, configFile: string, out: string, ar
   }
   process.stderr.write(`training ${describe(trainer)} on ${source.id}, ${resuming ? `resuming at step ${trainer.step}` : 'from step 0'} → ${steps}\n`);
   const progress = new TrainProgress(process.stderr, steps);
-  trainer.run(steps, { onStep: (r) => progress.report(r), checkpointDir: out, checkpointEvery: run.checkpointEvery });
+  try {
+    trainer.run(steps, { onStep: (r) => progress.report(r), checkpointDir: out, checkpointEvery: run.checkpointEvery });
+  } finally {
+    await F32Gemm.stop();
+  }
   progress.finish();
   process.stderr.write(`saved ${out} (step ${trainer.step}): minke run ${out}\n`);
+  return 0;
+}
+
+/** The recipe's GRPO phase: from DIR/sft into DIR/grpo. */
+async function trainGrpo(recipe: Recipe, out: string, args: ReturnType<typeof parseArgs>): Promise<number> {
+  const g = recipe.grpo;
+  if (!g) throw new UsageError(`${recipe.file} has no "grpo" phase`);
+  const from = phaseDir(out, 'sft'), dir = phaseDir(out, 'grpo');
+  if (!fs.existsSync(path.join(from, 'config.json'))) throw new Error(`the grpo phase starts from ${from}, which holds no model yet: run --phase sft first`);
+  const steps = flag.num(args, 'steps') ?? g.steps;
+  const options = { model: v4HFConfig(recipe.model), tokenizerDir: from, optimizer: { ...g.optimizer, totalSteps: steps }, settings: g.settings };
+  const resuming = flag.bool(args, 'resume');
+  if (!resuming && fs.existsSync(path.join(dir, TRAIN_STATE_FILE))) throw new Error(`${dir} already holds a training run: pass --resume to continue it`);
+  await F32Gemm.start(flag.num(args, 'threads'));
+  const trainer = resuming ? GrpoTrainer.resume(dir, options) : new GrpoTrainer({ ...options, params: loadTrainedParams(from) });
+  const s = g.settings;
+  process.stderr.write(`GRPO on ${s.tasks.join(', ')} (seed ${s.seed}): ${s.prompts} problems × ${s.group} answers per step in think ${s.think}, step ${trainer.step} → ${steps}\n`);
+  const t0 = performance.now(), start = trainer.step;
+  let sampled = 0;
+  try {
+    while (trainer.step < steps) {
+      const r = await trainer.trainStep();
+      sampled += r.sampled;
+      const seconds = (performance.now() - t0) / 1000, done = r.step - start;
+      process.stderr.write(`step ${r.step}/${steps}  reward ${r.reward.toFixed(3)}  groups ${r.informative}/${s.prompts}  lr ${r.lr.toExponential(2)}  |g| ${r.gradNorm.toFixed(3)}  ` +
+        `${Math.round(sampled / seconds)} sampled tok/s  ETA ${formatDuration((seconds / done) * (steps - r.step))}\n`);
+      if (r.step >= steps || r.step % g.checkpointEvery === 0) trainer.save(dir);
+    }
+  } finally {
+    trainer.dispose();
+    await F32Gemm.stop();
+  }
+  process.stderr.write(`saved ${dir} (step ${trainer.step}): minke eval ${dir}\n`);
   return 0;
 }
 

@@ -4,8 +4,6 @@
  * the task's own verifier. A calculator call made by the model is run and its result fed back,
  * as a tool-using client would, for a few rounds.
  */
-import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseV4Completion } from '../chat/deepseek-v4-parse.js';
 import { chatFormatFor, type ChatFormat, type ThinkMode } from '../chat/format.js';
 import { promptOpensReasoning, splitReasoning } from '../chat/reasoning.js';
@@ -15,19 +13,8 @@ import { Sampler } from '../engine/sampler.js';
 import type { LanguageModel, Sequence } from '../models/model.js';
 import { calculate, generateTasks, type Difficulty, type Task } from './tasks/index.js';
 
-/** Where the shipped nano model lives: <repo>/models/minke-nano (from dist/src/train/). */
-export const NANO_MODEL_DIR = fileURLToPath(new URL('../../../models/minke-nano', import.meta.url));
-
 /** The default held-out seed of `minke eval`; training must not draw problems with it. */
 export const EVAL_DEFAULT_SEED = 424242;
-
-/** The model `minke eval` uses without a MODEL argument: the shipped nano model, if it is there. */
-export function defaultEvalModel(): string {
-  if (!fs.existsSync(NANO_MODEL_DIR)) {
-    throw new Error(`no MODEL given and the shipped nano model is not there (${NANO_MODEL_DIR} does not exist yet): give a model, e.g. minke eval path/to/model`);
-  }
-  return NANO_MODEL_DIR;
-}
 
 export interface EvalOptions {
   readonly tasks: readonly string[];
@@ -87,7 +74,8 @@ interface Parsed {
   readonly toolCalls: readonly { name: string; arguments: string }[];
 }
 
-function parseReply(format: ChatFormat, prompt: string, text: string, think: ThinkMode): Parsed {
+/** The reasoning, reply and tool calls of a completion of `prompt`. */
+export function parseReply(format: ChatFormat, prompt: string, text: string, think: ThinkMode): Parsed {
   if (format.kind === 'deepseek-v4') return parseV4Completion(text, { thinking: think !== 'none', strict: false });
   const parts = splitReasoning(text, { startInReasoning: promptOpensReasoning(prompt) });
   return { reasoning: parts.reasoning, content: parts.answer, toolCalls: [] };

@@ -13,7 +13,9 @@
  * constant and the indexer's inputs are detached, so this loss trains only the indexer and the
  * language-model loss never reaches it (its top-k choice is not differentiable).
  */
+import { F32Attention, type Grads, type IndexerShape, type SparseAttentionShape } from '../kernels/cpu/train-attention.js';
 import { expectShape, type FloatArray, rowsOf, type Tape, type Tensor } from './autograd.js';
+import { accumulateRows, matmulXWt } from './matmul.js';
 
 /** g[t] + ape[(start + t) mod r]: the compressor's learned in-block position bias, ape [r, w]. */
 export function addPositionBias(tp: Tape, g: Tensor, ape: Tensor, start = 0): Tensor {
@@ -111,6 +113,10 @@ export function sparseAttention(tp: Tape, q: Tensor, table: Tensor, rows: Int32A
   }
   const y = tp.output([n, H * Dh], q, table, sink);
   const qd = q.data, kd = table.data, sd = sink.data;
+  if (qd instanceof Float32Array && kd instanceof Float32Array && sd instanceof Float32Array && y.data instanceof Float32Array) {
+    sparseAttentionF32(tp, y, q, table, rows, sink, { n, heads: H, d: Dh, T, count, scale });
+    return y;
+  }
   const prob = new Float64Array(n * H * (count + 1)); // per (t, h): the candidates' probabilities, then the sink's
   for (let t = 0; t < n; t++) {
     for (let h = 0; h < H; h++) {
@@ -170,42 +176,52 @@ export function sparseAttention(tp: Tape, q: Tensor, table: Tensor, rows: Int32A
   return y;
 }
 
+/** The gradients of `ts` that require one (f32 arrays here), in order; null for the others. */
+function f32Grads(a: Tensor, b: Tensor, c: Tensor): Grads {
+  const grad = (t: Tensor) => (t.requiresGrad ? t.gradient() as Float32Array : null);
+  return [grad(a), grad(b), grad(c)];
+}
+
+/** sparseAttention's all-f32 case on the WASM SIMD kernels (f32 sums; src/kernels/cpu/train-attention.ts). */
+function sparseAttentionF32(tp: Tape, y: Tensor, q: Tensor, table: Tensor, rows: Int32Array, sink: Tensor, s: SparseAttentionShape): void {
+  const kernels = F32Attention.get(), out = y.data as Float32Array, qd = q.data as Float32Array, kd = table.data as Float32Array;
+  const prob = new Float32Array(s.n * s.heads * (s.count + 1));
+  kernels.sparseForward(s, qd, kd, rows, sink.data as Float32Array, out, prob);
+  tp.record(y, () => kernels.sparseBackward(s, y.grad as Float32Array, out, prob, qd, kd, rows, f32Grads(q, table, sink)));
+}
+
 /**
  * The grouped low-rank output (§6.7): o [n, G·gw] (group g = its heads' concatenated outputs),
  * woA [G·Ro, gw] → z [n, G·Ro] with z[t, g·Ro + r] = woA[g·Ro + r] · o[t, g·gw ..].
  */
 export function groupedLinear(tp: Tape, o: Tensor, woA: Tensor, groups: number): Tensor {
-  const gw = woA.shape[1], GRo = woA.shape[0], Ro = GRo / groups;
+  const gw = woA.shape[1], GRo = woA.shape[0], Ro = GRo / groups, W = groups * gw;
   if (!Number.isInteger(Ro)) throw new Error(`groupedLinear: ${GRo} weight rows do not split into ${groups} groups`);
-  const n = rowsOf('groupedLinear', 'input', o, groups * gw);
+  const n = rowsOf('groupedLinear', 'input', o, W);
   const y = tp.output([n, GRo], o, woA);
-  const od = o.data, wd = woA.data;
-  for (let t = 0; t < n; t++) {
-    for (let g = 0; g < groups; g++) {
-      const xo = t * groups * gw + g * gw;
-      for (let r = 0; r < Ro; r++) {
-        const wo = (g * Ro + r) * gw;
-        let s = 0;
-        for (let i = 0; i < gw; i++) s += od[xo + i] * wd[wo + i];
-        y.data[t * GRo + g * Ro + r] = s;
-      }
-    }
+  const like = (len: number): FloatArray => (o.data instanceof Float32Array ? new Float32Array(len) : new Float64Array(len));
+  // Each group is a dense product on its contiguous column block (the matmul.ts kernels).
+  const block = (src: FloatArray, width: number, stride: number, at: number, dst: FloatArray): FloatArray => {
+    for (let t = 0; t < n; t++) for (let i = 0; i < width; i++) dst[t * width + i] = src[t * stride + at + i];
+    return dst;
+  };
+  const xs = Array.from({ length: groups }, (_, g) => block(o.data, gw, W, g * gw, like(n * gw)));
+  const yg = like(n * Ro);
+  for (let g = 0; g < groups; g++) {
+    matmulXWt(xs[g], woA.data.subarray(g * Ro * gw, (g + 1) * Ro * gw), yg, n, gw, Ro);
+    for (let t = 0; t < n; t++) for (let r = 0; r < Ro; r++) y.data[t * GRo + g * Ro + r] = yg[t * Ro + r];
   }
   tp.record(y, () => {
-    const gy = y.grad!;
-    const go = o.requiresGrad ? o.gradient() : null, gwt = woA.requiresGrad ? woA.gradient() : null;
-    for (let t = 0; t < n; t++) {
-      for (let g = 0; g < groups; g++) {
-        const xo = t * groups * gw + g * gw;
-        for (let r = 0; r < Ro; r++) {
-          const d = gy[t * GRo + g * Ro + r], wo = (g * Ro + r) * gw;
-          if (d === 0) continue;
-          for (let i = 0; i < gw; i++) {
-            if (go) go[xo + i] += d * wd[wo + i];
-            if (gwt) gwt[wo + i] += d * od[xo + i];
-          }
-        }
+    const gy = y.grad!, acc = new Float64Array(gw), dx = like(n * gw);
+    for (let g = 0; g < groups; g++) {
+      const gyg = gy.subarray(g * Ro), wg = woA.data.subarray(g * Ro * gw, (g + 1) * Ro * gw);
+      if (o.requiresGrad) {
+        dx.fill(0);
+        accumulateRows(gyg, 1, GRo, wg, dx, n, Ro, gw, acc);
+        const go = o.gradient();
+        for (let t = 0; t < n; t++) for (let i = 0; i < gw; i++) go[t * W + g * gw + i] += dx[t * gw + i];
       }
+      if (woA.requiresGrad) accumulateRows(gyg, GRo, 1, xs[g], woA.gradient().subarray(g * Ro * gw, (g + 1) * Ro * gw), Ro, n, gw, acc);
     }
   });
   return y;
@@ -221,6 +237,10 @@ export function indexerScores(tp: Tape, qi: Tensor, keys: Tensor, w: Tensor, vis
   for (let t = 0; t < n; t++) if (!(visible[t] >= 0 && visible[t] <= E)) throw new Error(`indexerScores: row ${t} sees ${visible[t]} of ${E} entries`);
   const y = tp.output([n, E], qi, keys, w);
   const qd = qi.data, kd = keys.data, wd = w.data;
+  if (qd instanceof Float32Array && kd instanceof Float32Array && wd instanceof Float32Array && y.data instanceof Float32Array) {
+    indexerScoresF32(tp, y, qi, keys, w, Int32Array.from(visible), { n, heads: Hi, d: Di, E });
+    return y;
+  }
   const dots = new Float64Array(n * Hi * E); // kept for the ReLU gates of the backward
   for (let t = 0; t < n; t++) {
     for (let c = 0; c < visible[t]; c++) {
@@ -256,6 +276,14 @@ export function indexerScores(tp: Tape, qi: Tensor, keys: Tensor, w: Tensor, vis
     }
   });
   return y;
+}
+
+/** indexerScores' all-f32 case on the WASM SIMD kernels (f32 sums; src/kernels/cpu/train-attention.ts). */
+function indexerScoresF32(tp: Tape, y: Tensor, qi: Tensor, keys: Tensor, w: Tensor, visible: Int32Array, s: IndexerShape): void {
+  const kernels = F32Attention.get(), qd = qi.data as Float32Array, kd = keys.data as Float32Array, wd = w.data as Float32Array;
+  const dots = new Float32Array(s.n * s.heads * s.E);
+  kernels.indexerForward(s, qd, kd, wd, visible, y.data as Float32Array, dots);
+  tp.record(y, () => kernels.indexerBackward(s, y.grad as Float32Array, dots, qd, kd, wd, visible, f32Grads(qi, keys, w)));
 }
 
 export interface IndexerTargetInput {

@@ -7,7 +7,10 @@
  *                    "modes": { "none": 1, "high": 1, "max": 1 }, "difficulty": { … } },
  *     "model": { …a DeepSeek-V4 config.json (vocab_size ≥ the tokenizer's)… },
  *     "pretrain": { …a run config (train-config.ts) without "model"/"from"… },
- *     "sft":      { …the same, started from DIR/pretrain… }
+ *     "sft":      { …the same, started from DIR/pretrain… },
+ *     "grpo":     { "tasks": "arithmetic,…", "seed": 4, "prompts": 8, "group": 8, "temperature": 1,
+ *                   "maxTokens": 320, "think": "high", "steps": 40, "checkpointEvery": 5,
+ *                   "optimizer": { … } }   (optional; started from DIR/sft, src/train/grpo.ts)
  *   }
  *
  * tokenizer: byte-level BPE trained on task text (taskCorpus) → DIR/tokenizer. pretrain: "model"
@@ -18,10 +21,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseTrainConfig, type TrainRunConfig } from './train-config.js';
-import type { ThinkMode } from '../chat/format.js';
+import { THINK_MODES, type ThinkMode } from '../chat/format.js';
+import type { GrpoSettings } from './grpo.js';
+import type { OptimizerConfig } from './optim.js';
 import { parseTaskList, type Difficulty } from './tasks/index.js';
 
-export const RECIPE_PHASES = ['tokenizer', 'pretrain', 'sft'] as const;
+export const RECIPE_PHASES = ['tokenizer', 'pretrain', 'sft', 'grpo'] as const;
 export type RecipePhase = (typeof RECIPE_PHASES)[number];
 
 export interface TokenizerRecipe {
@@ -40,9 +45,19 @@ export interface Recipe {
   readonly model: Record<string, unknown>;
   /** The raw phase objects; phaseConfig turns one into a run config for an output directory. */
   readonly phases: Readonly<Record<'pretrain' | 'sft', Record<string, unknown>>>;
+  /** The GRPO phase, when the recipe has one. */
+  readonly grpo?: GrpoRecipe;
+}
+
+export interface GrpoRecipe {
+  readonly settings: GrpoSettings;
+  readonly steps: number;
+  readonly checkpointEvery: number;
+  readonly optimizer: OptimizerConfig;
 }
 
 const KEYS = ['tokenizer', 'model', 'pretrain', 'sft'];
+const GRPO_KEYS = ['tasks', 'seed', 'difficulty', 'prompts', 'group', 'temperature', 'maxTokens', 'think', 'steps', 'checkpointEvery', 'optimizer'];
 const TOKENIZER_KEYS = ['vocabSize', 'tasks', 'seed', 'perTask', 'modes', 'difficulty'];
 
 export function isRecipe(json: unknown): boolean {
@@ -66,8 +81,8 @@ export function parseRecipe(json: unknown, file: string): Recipe {
     return v as Record<string, unknown>;
   };
   const top = object(json, 'the recipe');
-  const unknown = Object.keys(top).filter((k) => !KEYS.includes(k));
-  if (unknown.length) fail(`the recipe has unknown key ${JSON.stringify(unknown[0])} (known: ${KEYS.join(', ')})`);
+  const unknown = Object.keys(top).filter((k) => !KEYS.includes(k) && k !== 'grpo');
+  if (unknown.length) fail(`the recipe has unknown key ${JSON.stringify(unknown[0])} (known: ${[...KEYS, 'grpo'].join(', ')})`);
   for (const k of KEYS) if (!(k in top)) fail(`the recipe needs "${k}"`);
   const tk = object(top.tokenizer, '"tokenizer"');
   const bad = Object.keys(tk).filter((k) => !TOKENIZER_KEYS.includes(k));
@@ -94,6 +109,35 @@ export function parseRecipe(json: unknown, file: string): Recipe {
       modes: tk.modes as TokenizerRecipe['modes'], difficulty: tk.difficulty as Difficulty | undefined,
     },
     phases: { pretrain: top.pretrain as Record<string, unknown>, sft: top.sft as Record<string, unknown> },
+    grpo: top.grpo === undefined ? undefined : parseGrpo(object(top.grpo, '"grpo"'), fail),
+  };
+}
+
+function parseGrpo(g: Record<string, unknown>, fail: (msg: string) => never): GrpoRecipe {
+  const bad = Object.keys(g).filter((k) => !GRPO_KEYS.includes(k));
+  if (bad.length) fail(`"grpo" has unknown key ${JSON.stringify(bad[0])} (known: ${GRPO_KEYS.join(', ')})`);
+  const int = (k: string, dflt?: number): number => {
+    const v = g[k] ?? dflt;
+    if (!(Number.isInteger(v) && (v as number) >= 1)) fail(`"grpo.${k}" must be a whole number ≥ 1, got ${JSON.stringify(v)}`);
+    return v as number;
+  };
+  const names = g.tasks ?? 'all';
+  if (!(typeof names === 'string' || Array.isArray(names))) fail('"grpo.tasks" must be "all" or a list of task names');
+  const temperature = g.temperature ?? 1;
+  if (!(typeof temperature === 'number' && temperature > 0)) fail(`"grpo.temperature" must be a number > 0, got ${JSON.stringify(temperature)}`);
+  const think = g.think ?? 'high';
+  if (!THINK_MODES.includes(think as ThinkMode)) fail(`"grpo.think" must be one of ${THINK_MODES.join(', ')}, got ${JSON.stringify(think)}`);
+  const optimizer = g.optimizer ?? {};
+  if (typeof optimizer !== 'object' || optimizer === null || Array.isArray(optimizer)) fail('"grpo.optimizer" must be an object');
+  return {
+    steps: int('steps'), checkpointEvery: int('checkpointEvery', 5),
+    optimizer: optimizer as OptimizerConfig,
+    settings: {
+      tasks: parseTaskList(Array.isArray(names) ? names.join(',') : (names as string)),
+      seed: int('seed'), difficulty: g.difficulty as Difficulty | undefined,
+      prompts: int('prompts', 8), group: int('group', 8), temperature: temperature as number,
+      maxTokens: int('maxTokens', 320), think: think as ThinkMode,
+    },
   };
 }
 

@@ -45,7 +45,8 @@ function gpt2Chars(): string[] {
 /** Reference trainer: recount every pair of every word before each merge. */
 function naiveMerges(corpus: string, merges: number): string[] {
   const chars = gpt2Chars();
-  const split = makeSplitter(preTypeByName('deepseek-v3').patterns);
+  // Single digits first, then DeepSeek-V3's pre-tokenizer (the nano tokenizer's documented split).
+  const split = makeSplitter(['\\p{N}', ...preTypeByName('deepseek-v3').patterns]);
   const words = new Map<string, number>();
   for (const p of split(corpus)) words.set(p, (words.get(p) ?? 0) + 1);
   let syms = [...words].map(([w, n]) => ({ s: [...new TextEncoder().encode(w)].map((b) => chars[b]), n }));
@@ -133,7 +134,9 @@ describe('BPE training', () => {
     assert.deepEqual(ids.slice(3), Array.from({ length: NAMED.length - 3 }, (_, i) => 259 + CLASSIC_MERGES.length + i));
     assert.equal(t.vocabSize, 259 + CLASSIC_MERGES.length + NAMED.length - 3);
     const pre = (t.tokenizerJson.pre_tokenizer as { pretokenizers: { type: string; pattern?: { Regex: string } }[] }).pretokenizers;
-    assert.equal(preTypeByPatterns(pre.filter((p) => p.type === 'Split').map((p) => p.pattern!.Regex))?.name, 'deepseek-v3');
+    const splits = pre.filter((p) => p.type === 'Split').map((p) => p.pattern!.Regex);
+    assert.equal(splits[0], '\\p{N}');
+    assert.equal(preTypeByPatterns(splits.slice(1))?.name, 'deepseek-v3');
     assert.throws(() => trainBpe(CLASSIC, { vocabSize: minimumVocabSize() - 1 }), /vocabSize must be an integer ≥ 324/);
     assert.throws(() => trainBpe(CLASSIC, { vocabSize: 400, minFrequency: 0 }), /minFrequency/);
   });

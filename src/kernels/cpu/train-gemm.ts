@@ -15,7 +15,7 @@ const PARALLEL_MIN_MACS = 1 << 16;
 
 
 /** A growable block of the kernel memory. */
-class Slot {
+export class Slot {
   ptr = 0;
   bytes = 0;
   constructor(private readonly heap: WasmHeap, private readonly what: string) {}
@@ -70,6 +70,12 @@ export class F32Gemm {
     await F32Gemm.instance?.pool?.close();
     F32Gemm.instance = new F32Gemm(heap, pool);
     return F32Gemm.instance;
+  }
+
+  /** Closes the pool (the process's instance is single-threaded again). */
+  static async stop(): Promise<void> {
+    await F32Gemm.instance?.pool?.close();
+    F32Gemm.instance = undefined;
   }
 
   /** Threads the products use. */

@@ -23,3 +23,4 @@ export * from './quant_fp4_i8';
 export * from './attention';
 export * from './sparse_attention';
 export * from './train_matmul';
+export * from './train_attention';

@@ -10,7 +10,8 @@
  *     "sft":      { …the same, started from DIR/pretrain… },
  *     "grpo":     { "tasks": "arithmetic,…", "seed": 4, "prompts": 8, "group": 8, "temperature": 1,
  *                   "maxTokens": 320, "think": "high", "steps": 40, "checkpointEvery": 5,
- *                   "optimizer": { … } }   (optional; started from DIR/sft, src/train/grpo.ts)
+ *                   "optimizer": { … default lr 5e-4, constant, no weight decay } }
+ *                 (optional; started from DIR/sft, src/train/grpo.ts)
  *   }
  *
  * tokenizer: byte-level BPE trained on task text (taskCorpus) → DIR/tokenizer. pretrain: "model"
@@ -85,15 +86,7 @@ export function parseRecipe(json: unknown, file: string): Recipe {
   if (unknown.length) fail(`the recipe has unknown key ${JSON.stringify(unknown[0])} (known: ${[...KEYS, 'grpo'].join(', ')})`);
   for (const k of KEYS) if (!(k in top)) fail(`the recipe needs "${k}"`);
   const tk = object(top.tokenizer, '"tokenizer"');
-  const bad = Object.keys(tk).filter((k) => !TOKENIZER_KEYS.includes(k));
-  if (bad.length) fail(`"tokenizer" has unknown key ${JSON.stringify(bad[0])} (known: ${TOKENIZER_KEYS.join(', ')})`);
-  const int = (k: string, dflt?: number): number => {
-    const v = tk[k] ?? dflt;
-    if (!(Number.isInteger(v) && (v as number) >= 1)) fail(`"tokenizer.${k}" must be a whole number ≥ 1, got ${JSON.stringify(v)}`);
-    return v as number;
-  };
-  const names = tk.tasks ?? 'all';
-  if (!(typeof names === 'string' || Array.isArray(names))) fail('"tokenizer.tasks" must be "all" or a list of task names');
+  const { int, tasks } = section(tk, 'tokenizer', TOKENIZER_KEYS, fail);
   const model = object(top.model, '"model"');
   const vocabSize = int('vocabSize');
   if (typeof model.vocab_size === 'number' && model.vocab_size < vocabSize) fail(`"model.vocab_size" ${model.vocab_size} is smaller than "tokenizer.vocabSize" ${vocabSize}`);
@@ -105,7 +98,7 @@ export function parseRecipe(json: unknown, file: string): Recipe {
     file, model,
     tokenizer: {
       vocabSize, seed: int('seed', 1), perTask: int('perTask', 200),
-      tasks: parseTaskList(Array.isArray(names) ? names.join(',') : (names as string)),
+      tasks: tasks(),
       modes: tk.modes as TokenizerRecipe['modes'], difficulty: tk.difficulty as Difficulty | undefined,
     },
     phases: { pretrain: top.pretrain as Record<string, unknown>, sft: top.sft as Record<string, unknown> },
@@ -113,16 +106,25 @@ export function parseRecipe(json: unknown, file: string): Recipe {
   };
 }
 
-function parseGrpo(g: Record<string, unknown>, fail: (msg: string) => never): GrpoRecipe {
-  const bad = Object.keys(g).filter((k) => !GRPO_KEYS.includes(k));
-  if (bad.length) fail(`"grpo" has unknown key ${JSON.stringify(bad[0])} (known: ${GRPO_KEYS.join(', ')})`);
+/** A section's key check and its readers of whole numbers ≥ 1 and of the task list ("all" or names). */
+function section(o: Record<string, unknown>, name: string, keys: readonly string[], fail: (msg: string) => never) {
+  const bad = Object.keys(o).filter((k) => !keys.includes(k));
+  if (bad.length) fail(`"${name}" has unknown key ${JSON.stringify(bad[0])} (known: ${keys.join(', ')})`);
   const int = (k: string, dflt?: number): number => {
-    const v = g[k] ?? dflt;
-    if (!(Number.isInteger(v) && (v as number) >= 1)) fail(`"grpo.${k}" must be a whole number ≥ 1, got ${JSON.stringify(v)}`);
+    const v = o[k] ?? dflt;
+    if (!(Number.isInteger(v) && (v as number) >= 1)) fail(`"${name}.${k}" must be a whole number ≥ 1, got ${JSON.stringify(v)}`);
     return v as number;
   };
-  const names = g.tasks ?? 'all';
-  if (!(typeof names === 'string' || Array.isArray(names))) fail('"grpo.tasks" must be "all" or a list of task names');
+  const tasks = (): string[] => {
+    const names = o.tasks ?? 'all';
+    if (!(typeof names === 'string' || Array.isArray(names))) fail(`"${name}.tasks" must be "all" or a list of task names`);
+    return parseTaskList(Array.isArray(names) ? names.join(',') : (names as string));
+  };
+  return { int, tasks };
+}
+
+function parseGrpo(g: Record<string, unknown>, fail: (msg: string) => never): GrpoRecipe {
+  const { int, tasks } = section(g, 'grpo', GRPO_KEYS, fail);
   const temperature = g.temperature ?? 1;
   if (!(typeof temperature === 'number' && temperature > 0)) fail(`"grpo.temperature" must be a number > 0, got ${JSON.stringify(temperature)}`);
   const think = g.think ?? 'high';
@@ -131,10 +133,10 @@ function parseGrpo(g: Record<string, unknown>, fail: (msg: string) => never): Gr
   if (typeof optimizer !== 'object' || optimizer === null || Array.isArray(optimizer)) fail('"grpo.optimizer" must be an object');
   return {
     steps: int('steps'), checkpointEvery: int('checkpointEvery', 5),
-    optimizer: optimizer as OptimizerConfig,
+    // Small constant steps: each update follows one batch of samples.
+    optimizer: { lr: 5e-4, warmup: 0, schedule: 'constant', weightDecay: 0, ...(optimizer as Partial<OptimizerConfig>) } as OptimizerConfig,
     settings: {
-      tasks: parseTaskList(Array.isArray(names) ? names.join(',') : (names as string)),
-      seed: int('seed'), difficulty: g.difficulty as Difficulty | undefined,
+      tasks: tasks(), seed: int('seed'), difficulty: g.difficulty as Difficulty | undefined,
       prompts: int('prompts', 8), group: int('group', 8), temperature: temperature as number,
       maxTokens: int('maxTokens', 320), think: think as ThinkMode,
     },

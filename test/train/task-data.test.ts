@@ -187,7 +187,7 @@ describe('minke train --phase, then minke eval', () => {
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
-  it('tokenizer → pretrain → sft into DIR/<phase>; the result is a model minke eval scores', () => {
+  it('tokenizer → pretrain → sft → grpo into DIR/<phase>; the result is a model minke eval scores', () => {
     const recipe = path.join(dir, 'recipe.json'), out = path.join(dir, 'run');
     const data = (format: string, seed: number) => ({ tasks: { tasks: ['arithmetic', 'chat'], seed, format, modes: { none: 1 }, maxLength: 64 } });
     fs.writeFileSync(recipe, JSON.stringify({
@@ -195,13 +195,14 @@ describe('minke train --phase, then minke eval', () => {
       model: { ...RUNNABLE_MODEL, vocab_size: 512 },
       pretrain: { data: data('text', 2), steps: 1, batch: 1, optimizer: { lr: 0.01 } },
       sft: { data: data('chat', 3), steps: 2, batch: 1, optimizer: { lr: 0.01 } },
+      grpo: { tasks: 'arithmetic', seed: 4, prompts: 1, group: 2, maxTokens: 6, steps: 1 },
     }));
     const early = minke(['train', '--config', recipe, '--out', out, '--phase', 'sft']);
     assert.equal(early.code, 1);
     assert.match(early.stderr, /holds no model yet: run --phase pretrain first/);
     const noPhase = minke(['train', '--config', recipe, '--out', out]);
     assert.equal(noPhase.code, 2);
-    assert.match(noPhase.stderr, /is a recipe: give --phase tokenizer\|pretrain\|sft/);
+    assert.match(noPhase.stderr, /is a recipe: give --phase tokenizer\|pretrain\|sft\|grpo/);
 
     const tok = minke(['train', '--config', recipe, '--out', out, '--phase', 'tokenizer']);
     assert.equal(tok.code, 0, tok.stderr);
@@ -212,7 +213,15 @@ describe('minke train --phase, then minke eval', () => {
       assert.match(r.stderr, new RegExp(`on tasks arithmetic,chat \\(${phase === 'sft' ? 'chat, modes none 1, high 0, max 0, seed 3' : 'text, seed 2'}, ≤ 64 tokens`));
       for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) assert.ok(fs.existsSync(path.join(out, phase, f)), `${phase}/${f}`);
     }
-    const ev = minke(['eval', path.join(out, 'sft'), '--tasks', 'arithmetic,chat', '--n', '1', '--seed', '11', '--max-tokens', '8', '--threads', '1', '--json', '--quiet']);
+    const grpo = minke(['train', '--config', recipe, '--out', out, '--phase', 'grpo', '--threads', '1']);
+    assert.equal(grpo.code, 0, grpo.stderr);
+    assert.match(grpo.stderr, /GRPO on arithmetic \(seed 4\): 1 problems × 2 answers per step in think high, step 0 → 1/);
+    assert.match(grpo.stderr, /step 1\/1  reward \d\.\d{3}  groups [01]\/1/);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer.json', 'train-state.safetensors']) assert.ok(fs.existsSync(path.join(out, 'grpo', f)), `grpo/${f}`);
+    const again = minke(['train', '--config', recipe, '--out', out, '--phase', 'grpo']);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /already holds a training run: pass --resume/);
+    const ev = minke(['eval', path.join(out, 'grpo'), '--tasks', 'arithmetic,chat', '--n', '1', '--seed', '11', '--max-tokens', '8', '--threads', '1', '--json', '--quiet']);
     assert.equal(ev.code, 0, ev.stderr);
     const report = JSON.parse(ev.stdout) as { tasks: Record<string, { accuracy: number; n: number }>; overall: number };
     assert.deepEqual(Object.keys(report.tasks), ['arithmetic', 'chat']);

@@ -10,6 +10,7 @@ import { TokenType } from '../tokenizer/index.js';
 import { parseArgs, flag, UsageError, type FlagSpec } from './args.js';
 import { formatBytes } from './display.js';
 import { loadForCli, summary } from './load.js';
+import { modelPathOf } from '../models/shipped.js';
 
 export const BENCH_USAGE = `usage: minke bench MODEL [--prompt 128] [--gen 128] [--reps 3] [--threads N] [--json]
        minke bench kernels [options]     kernel throughput (minke bench kernels --help)
@@ -39,7 +40,8 @@ export interface BenchResult {
 export async function benchModelCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
   if (flag.bool(args, 'help')) { process.stdout.write(BENCH_USAGE); return 0; }
-  const [modelPath, ...extra] = args.positionals;
+  const [modelArg, ...extra] = args.positionals;
+  const modelPath = modelArg === undefined ? undefined : modelPathOf(modelArg);
   if (modelPath === undefined) throw new UsageError('bench needs a MODEL or "kernels" (minke bench --help)');
   if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   const prompt = flag.num(args, 'prompt') ?? 128;

@@ -4,7 +4,8 @@
  * {"tasks": {"<task>": {"accuracy": 0-1, "n": N}}, "overall": 0-1}); loading and progress to stderr.
  */
 import { THINK_MODES, type ThinkMode } from '../chat/format.js';
-import { defaultEvalModel, EVAL_DEFAULT_SEED, evaluateModel, type EvalReport } from '../train/eval.js';
+import { defaultModelPath, modelPathOf } from '../models/shipped.js';
+import { EVAL_DEFAULT_SEED, evaluateModel, type EvalReport } from '../train/eval.js';
 import { parseTaskList, TASK_NAMES } from '../train/tasks/index.js';
 import { flag, parseArgs, UsageError, type FlagSpec } from './args.js';
 import { loadForCli } from './load.js';
@@ -58,14 +59,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   } catch (e) {
     throw new UsageError(`--tasks: ${(e as Error).message}`);
   }
-  let modelPath = args.positionals[0];
-  if (modelPath === undefined) {
-    try {
-      modelPath = defaultEvalModel();
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
+  const modelPath = args.positionals[0] === undefined ? defaultModelPath('eval') : modelPathOf(args.positionals[0]);
   const quiet = flag.bool(args, 'quiet');
   const err = process.stderr;
   const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), contextLength: flag.num(args, 'ctx'), log: quiet ? undefined : err });

@@ -14,6 +14,7 @@ import { describeModel } from '../models/index.js';
 import { parseArgs, flag, UsageError, type FlagSpec } from './args.js';
 import { formatBytes, formatCount } from './display.js';
 import { checkContext, contextOf } from './load.js';
+import { modelPathOf } from '../models/shipped.js';
 
 const FLAGS: Record<string, FlagSpec> = {
   json: { kind: 'boolean' },
@@ -177,7 +178,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
   if (flag.bool(args, 'help')) { process.stdout.write(USAGE); return 0; }
   if (args.positionals.length !== 1) throw new UsageError('info needs exactly one MODEL (minke info --help)');
-  const p = args.positionals[0];
+  const p = modelPathOf(args.positionals[0]);
   const ctx = flag.num(args, 'ctx');
   const json = flag.bool(args, 'json');
   const verbose = flag.bool(args, 'tensors');

@@ -12,6 +12,7 @@ import type { ModelDescription } from '../models/model.js';
 import { DeepseekV4Sequence } from '../models/deepseek-v4.js';
 import { parseArgs, flag, UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 import { loadForCli } from './load.js';
+import { modelPathOf } from '../models/shipped.js';
 
 export const LOGITS_USAGE = `usage: minke logits MODEL --tokens ID,ID,... [--all] [--out FILE] [--threads N] [--quiet]
                    [--act-quant on|off] [--kv-quant on|off] [--mtp]
@@ -60,7 +61,8 @@ const isV4 = (d: ModelDescription) => d.architecture === 'deepseek_v4';
 export async function logitsCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
   if (flag.bool(args, 'help')) { process.stdout.write(LOGITS_USAGE); return 0; }
-  const [modelPath, ...extra] = args.positionals;
+  const [modelArg, ...extra] = args.positionals;
+  const modelPath = modelArg === undefined ? undefined : modelPathOf(modelArg);
   if (modelPath === undefined) throw new UsageError('logits needs a MODEL (minke logits --help)');
   if (extra.length) throw new UsageError(`unexpected argument ${JSON.stringify(extra[0])}`);
   const list = flag.str(args, 'tokens');

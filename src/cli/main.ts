@@ -13,8 +13,12 @@ usage:
   minke bench kernels                     kernel throughput against this machine's memory bandwidth
   minke bench models                      minke vs llama.cpp and wllama on synthetic GGUFs (slow)
   minke train --config FILE --out DIR     train a DeepSeek-V4-architecture model (minke train --help)
+  minke pull REPO[:QUANT]                 download a Hugging Face model into the store (minke pull --help)
+  minke list [--json]                     the models in the store
+  minke rm NAME                           remove a model from the store
 
-MODEL is a .gguf file, a .safetensors file, a Hugging Face model directory, or a llama2.c .bin checkpoint.
+MODEL is a .gguf file, a .safetensors file, a Hugging Face model directory, a llama2.c .bin checkpoint,
+or the name of a pulled model (owner/repo, owner/repo:QUANT; minke list shows them).
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -38,6 +42,13 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./eval.js')).evalCommand(rest);
     case 'train':
       return (await import('./train.js')).trainCommand(rest);
+    case 'pull':
+      return (await import('./store.js')).pullCommand(rest);
+    case 'list':
+    case 'ls':
+      return (await import('./store.js')).listCommand(rest);
+    case 'rm':
+      return (await import('./store.js')).rmCommand(rest);
     case 'bench':
       // `bench kernels` (and the other named benchmarks) live in bench/; anything else is a model.
       if (['kernels', 'models', 'v3', 'v4', 'engine', 'serve'].includes(rest[0])) return (await import('../../bench/main.js')).benchCommand(rest);

@@ -1,5 +1,5 @@
 /**
- * `minke run MODEL [PROMPT]`: a completion streamed to stdout (sizes, progress and statistics go to
+ * `minke run [MODEL] [PROMPT]`: a completion streamed to stdout (sizes, progress and statistics go to
  * stderr). With PROMPT, or with the prompt piped on stdin: one answer. With neither and a terminal
  * on stdin: an interactive chat (chat.ts).
  *
@@ -16,9 +16,10 @@ import { chatLoop } from './chat.js';
 import { ChatHistory } from './chat-history.js';
 import { ChatSession, defaultSettings, type Settings } from './chat-session.js';
 import { formatStats } from './display.js';
+import { defaultModelPath, modelPathOf } from '../models/shipped.js';
 import { loadForCli } from './load.js';
 
-export const RUN_USAGE = `usage: minke run MODEL [PROMPT] [options]
+export const RUN_USAGE = `usage: minke run [MODEL [PROMPT]] [options]
   --raw                  plain completion of PROMPT, no chat template
   --system TEXT          system prompt
   --think MODE           reasoning: none, high or max (DeepSeek-V4: default none, as the app's
@@ -64,8 +65,8 @@ const FLAGS: Record<string, FlagSpec> = {
 export async function runCommand(argv: string[]): Promise<number> {
   const args = parseArgs(argv, FLAGS);
   if (flag.bool(args, 'help')) { process.stdout.write(RUN_USAGE); return 0; }
-  const [modelPath, ...words] = args.positionals;
-  if (modelPath === undefined) throw new UsageError('run needs a MODEL (minke run --help)');
+  const [modelArg, ...words] = args.positionals;
+  const modelPath = modelArg === undefined ? defaultModelPath('run') : modelPathOf(modelArg);
   const settings = settingsFrom(args);
   const think = flag.str(args, 'think') as ThinkMode | undefined;
   if (think !== undefined && !THINK_MODES.includes(think)) throw new UsageError(`--think is one of ${THINK_MODES.join(', ')}, got ${JSON.stringify(think)}`);

@@ -6,9 +6,11 @@
 import * as fs from 'node:fs';
 import { parseArgs, flag, UsageError, type FlagSpec } from './args.js';
 import { startServer, type ModelSpec, type ServeConfig } from '../server/index.js';
+import { defaultModelPath, modelPathOf, NANO_MODEL_NAME } from '../models/shipped.js';
 
 export const SERVE_USAGE = `usage: minke serve [MODEL…] [options]
   MODEL                  a model file or directory, served as its base name; NAME=PATH to name it
+                         (default: the shipped minke-nano; the name minke-nano works as a MODEL)
   --upstream NAME=URL    also serve NAME from an OpenAI/DeepSeek-compatible endpoint (repeatable)
   --config FILE          JSON: {"models": [{"name", "path"} | {"name", "upstream", "apiKey", "model"}], …options}
   --host HOST            address to listen on (default 127.0.0.1: this machine only)
@@ -51,15 +53,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
   const models: ModelSpec[] = [...(fromFile.models ?? [])];
   for (const p of args.positionals) {
     const eq = p.indexOf('=');
-    models.push(eq > 0 && !fs.existsSync(p) ? { name: p.slice(0, eq), path: p.slice(eq + 1) } : { path: p });
+    if (eq > 0 && !fs.existsSync(p)) {
+      models.push({ name: p.slice(0, eq), path: modelPathOf(p.slice(eq + 1)) });
+      continue;
+    }
+    const resolved = modelPathOf(p);
+    models.push(resolved === p ? { path: p } : { name: p, path: resolved }); // a store name is served under that name
   }
   for (const u of flag.list(args, 'upstream')) {
     const eq = u.indexOf('=');
     if (eq <= 0) throw new UsageError(`--upstream needs NAME=URL, got ${JSON.stringify(u)}`);
     models.push({ name: u.slice(0, eq), upstream: u.slice(eq + 1) });
   }
-  // No default model ships yet (the nano model will): say how to give one.
-  if (!models.length) throw new UsageError('serve needs a MODEL: no default model ships yet — give a .gguf file, a Hugging Face or DeepSeek checkpoint directory, --upstream NAME=URL or --config FILE (e.g. minke serve ../shared/models/stories260K/stories260K.gguf)');
+  if (!models.length) models.push({ name: NANO_MODEL_NAME, path: defaultModelPath('serve') });
   const keys = [...flag.list(args, 'api-key'), ...(process.env.MINKE_API_KEY ? [process.env.MINKE_API_KEY] : []), ...(fromFile.apiKeys ?? [])];
   const config: ServeConfig = {
     ...fromFile,

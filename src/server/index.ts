@@ -3,7 +3,6 @@
  * put each local one behind an engine with a prefix cache on disk, and start the HTTP server.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Engine } from '../engine/engine.js';
 import { PrefixCache } from '../engine/prefix-cache.js';
@@ -19,6 +18,7 @@ import { Metrics } from './metrics.js';
 import { ModelRegistry } from './registry.js';
 import { ROUTES } from './routes.js';
 import { UpstreamBackend } from './upstream.js';
+import { minkeHome } from '../store/names.js';
 
 export type ModelSpec =
   | { readonly name?: string; readonly path: string }
@@ -50,16 +50,13 @@ export interface ServeConfig extends ServerOptions {
   readonly webDir?: string;
 }
 
-/** The minke data directory: MINKE_HOME, default ~/.minke. */
-export function minkeHome(): string {
-  return process.env.MINKE_HOME || path.join(os.homedir(), '.minke');
-}
-
 /** The name a model file or directory is served under: its base name without the extension. */
 export function defaultModelName(file: string): string {
   const base = path.basename(path.resolve(file));
   return base.replace(/\.(gguf|safetensors|bin)$/i, '');
 }
+
+export { minkeHome };
 
 export async function startServer(config: ServeConfig): Promise<{ url: string; server: ApiServer }> {
   if (!config.models.length) throw new Error('no model to serve: give MODEL paths or a config file with "models"');

@@ -142,7 +142,6 @@ test('errors: one clear line on stderr and a non-zero exit', () => {
     [['run', MODEL, '--bogus', 'hi'], 2, /unknown flag --bogus/],
     [['run', MODEL, '--temperature', 'hot', 'hi'], 2, /--temperature needs a number, got "hot"/],
     [['run', MODEL, '--max-tokens'], 2, /--max-tokens needs a value/],
-    [['run'], 2, /run needs a MODEL/],
     [['run', MODEL, '-q', '--ctx', '99999', 'hi'], 1, /--ctx 99999 is longer than the model's context of 2048 tokens/],
     [['run', MODEL, '-q', '--ctx', '4', '--raw', 'Once upon a time, there was'], 1, /the prompt is \d+ tokens but the context holds 4/],
     [['run', shared('models/llama-cpp-vocab/ggml-vocab-gpt-2.gguf'), 'hi'], 1, /unknown architecture 'gpt2'/],

@@ -41,9 +41,6 @@ test('minke serve prints its URL, answers, and stops on SIGTERM', async () => {
 
 test('minke serve refuses bad arguments with one clear line', () => {
   const run = (args: string[]) => spawnSync(process.execPath, [BIN, 'serve', ...args], { encoding: 'utf8', timeout: 60_000 });
-  const none = run([]);
-  assert.equal(none.status, 2);
-  assert.match(none.stderr, /serve needs a MODEL/);
   const missing = run(['/nonexistent/model.gguf', '--port', '0']);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /nonexistent\/model\.gguf: no such file or directory/);

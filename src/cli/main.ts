@@ -16,6 +16,7 @@ usage:
   minke pull REPO[:QUANT]                 download a Hugging Face model into the store (minke pull --help)
   minke list [--json]                     the models in the store
   minke rm NAME                           remove a model from the store
+  minke quantize SRC DST --type T         smaller weights (GGUF K-quants, 2/4-bit V3/V4 experts) + KL cost (minke quantize --help)
 
 MODEL is a .gguf file, a .safetensors file, a Hugging Face model directory, a llama2.c .bin checkpoint,
 or the name of a pulled model (owner/repo, owner/repo:QUANT; minke list shows them).
@@ -49,6 +50,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./store.js')).listCommand(rest);
     case 'rm':
       return (await import('./store.js')).rmCommand(rest);
+    case 'quantize':
+      return (await import('./quantize.js')).quantizeCommand(rest);
     case 'bench':
       // `bench kernels` (and the other named benchmarks) live in bench/; anything else is a model.
       if (['kernels', 'models', 'v3', 'v4', 'engine', 'serve'].includes(rest[0])) return (await import('../../bench/main.js')).benchCommand(rest);

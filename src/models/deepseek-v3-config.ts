@@ -5,6 +5,7 @@
  */
 import type { DType } from '../tensor/dtype.js';
 import type { ExpectedTensor } from './deepseek-v4-config.js';
+import { expertScheme, storedBlock, storedRowBytes, type ExpertScheme } from '../quantize/block-format.js';
 
 export interface V3Config {
   readonly vocab: number;
@@ -41,6 +42,8 @@ export interface V3Config {
   readonly eos: number;
   /** V3.2 (§4): the lightning indexer's heads, head width and keys kept per query; absent before V3.2. */
   readonly index?: { readonly heads: number; readonly headDim: number; readonly topk: number };
+  /** How routed experts are stored: official FP8 (absent), or a minke quantisation (src/quantize). */
+  readonly expertDtype?: ExpertScheme;
 }
 
 export function v3ConfigFromHF(json: Record<string, unknown>, where: string): V3Config {
@@ -59,7 +62,9 @@ export function v3ConfigFromHF(json: Record<string, unknown>, where: string): V3
   if (scoring !== 'sigmoid' && scoring !== 'softmax') fail(`scoring_func ${JSON.stringify(scoring)} is not sigmoid or softmax`);
   const rs = json.rope_scaling as Record<string, unknown> | null | undefined;
   const q = json.quantization_config as Record<string, unknown> | undefined;
+  const expertDtype = expertScheme(json.expert_dtype, 'fp8', fail);
   const c: V3Config = {
+    ...(expertDtype ? { expertDtype } : {}),
     vocab: int('vocab_size'),
     dim: int('hidden_size'),
     interDim: int('intermediate_size'),
@@ -132,6 +137,16 @@ export function v3Tensors(c: V3Config): ExpectedTensor[] {
     fp8(`${p}.up_proj`, inter, D);
     fp8(`${p}.down_proj`, D, inter);
   };
+  // Routed experts minke quantize stored as u8 rows of blocks (src/quantize/block-format.ts).
+  const stored = (name: string, scheme: ExpertScheme, rows: number, cols: number) => {
+    const block = storedBlock(scheme, cols);
+    out.push({ name, dtype: 'u8', shape: [rows, storedRowBytes(block, cols)], blocks: { block, rows, cols } });
+  };
+  const expertMlp = (p: string, scheme: ExpertScheme) => {
+    stored(`${p}.gate_proj.weight`, scheme, c.moeInter, D);
+    stored(`${p}.up_proj.weight`, scheme, c.moeInter, D);
+    stored(`${p}.down_proj.weight`, scheme, D, c.moeInter);
+  };
   const layer = (l: number) => {
     const p = v3LayerPrefix(l);
     add(`${p}.input_layernorm.weight`, 'bf16', [D]);
@@ -161,7 +176,10 @@ export function v3Tensors(c: V3Config): ExpectedTensor[] {
     } else {
       add(`${p}.mlp.gate.weight`, 'bf16', [c.experts, D]);
       if (c.selectionBias) add(`${p}.mlp.gate.e_score_correction_bias`, 'f32', [c.experts]);
-      for (let e = 0; e < c.experts; e++) mlp(`${p}.mlp.experts.${e}`, c.moeInter);
+      for (let e = 0; e < c.experts; e++) {
+        if (c.expertDtype) expertMlp(`${p}.mlp.experts.${e}`, c.expertDtype);
+        else mlp(`${p}.mlp.experts.${e}`, c.moeInter);
+      }
       if (c.sharedExperts) mlp(`${p}.mlp.shared_experts`, c.moeInter * c.sharedExperts);
     }
   };

@@ -24,7 +24,9 @@ import type { Tokenizer } from '../tokenizer/index.js';
 import { DeepseekV3Model, type MlpWeights, type V3LayerWeights, type V3MtpWeights, type V3Weights, v3StateBytesPerToken } from './deepseek-v3.js';
 import { readVector } from './host-linear.js';
 import { type V3Config, v3ConfigFromHF, v3LayerPrefix, v3Tensors } from './deepseek-v3-config.js';
+import type { ExpectedTensor } from './deepseek-v4-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
+import { kernelDtype, memoryBytes, memoryFormat, storedSource } from '../quantize/block-format.js';
 import type { LoadOptions, ModelDescription } from './model.js';
 
 export const HF_V3_ARCHITECTURES = ['deepseek_v3', 'deepseek_v32'];
@@ -37,6 +39,8 @@ export interface V3WeightRef {
   readonly cols: number;
   readonly scaleName?: string;
   readonly byteOffset?: number;
+  /** Where to read it from when not the file itself (a minke q2_0 expert, widened at load). */
+  readonly source?: WeightSource;
 }
 
 export interface V3MlpRefs {
@@ -197,9 +201,18 @@ function checkTensors(file: WeightFile, c: V3Config): boolean {
   return mtp;
 }
 
+/** Routed experts minke quantize stored as u8 rows of blocks, by tensor name (none in an official checkpoint). */
+function storedMatrices(c: V3Config): Map<string, NonNullable<ExpectedTensor['blocks']>> {
+  if (!c.expertDtype) return new Map();
+  return new Map(v3Tensors({ ...c, layers: c.layers + c.mtpLayers }).filter((e) => e.blocks).map((e) => [e.name, e.blocks!]));
+}
+
 /** The official HF layout: `model.layers.L.*`, FP8 projections with `weight_scale_inv`. */
 function hfSource(file: WeightFile, c: V3Config, withMtp: boolean): V3TensorSource {
+  const quantised = storedMatrices(c);
   const ref = (p: string): V3WeightRef => {
+    const q = quantised.get(`${p}.weight`);
+    if (q) return { name: `${p}.weight`, format: { dtype: kernelDtype(q.block) }, rows: q.rows, cols: q.cols, source: storedSource(file, q.block, q.rows, q.cols) };
     const t = file.tensors.get(`${p}.weight`)!;
     const scaled = file.tensors.has(`${p}.weight_scale_inv`);
     return {
@@ -259,19 +272,22 @@ function hfSource(file: WeightFile, c: V3Config, withMtp: boolean): V3TensorSour
 export function describeV3(c: V3Config, file: WeightFile, opts: LoadOptions, kind: (name: string) => V3TensorKind, architecture: string): ModelDescription {
   const weightBytes: Record<string, number> = {};
   let parameters = 0, expertParameters = 0, mtpParameters = 0;
+  const quantised = storedMatrices(c);
   for (const t of file.tensors.values()) {
     const k = kind(t.name);
     if (k === 'unused') continue;
     const scale = k === 'scale' || t.name.endsWith('_scale_inv');
-    const fmt = scale ? 'f32 scales' : t.dtype;
-    weightBytes[fmt] = (weightBytes[fmt] ?? 0) + t.byteLength;
+    const q = quantised.get(t.name);
+    const fmt = scale ? 'f32 scales' : q ? memoryFormat(q.block) : t.dtype;
+    weightBytes[fmt] = (weightBytes[fmt] ?? 0) + (q ? memoryBytes(q) : t.byteLength);
     if (scale) continue;
+    const count = q ? q.rows * q.cols : numel(t.shape);
     if (k === 'mtp') {
-      mtpParameters += numel(t.shape);
+      mtpParameters += count;
       continue;
     }
-    parameters += numel(t.shape);
-    if (k === 'expert') expertParameters += numel(t.shape);
+    parameters += count;
+    if (k === 'expert') expertParameters += count;
   }
   const defaultContext = Math.min(opts.contextLength ?? DEFAULT_CONTEXT, c.contextLength);
   const perToken = v3StateBytesPerToken(c);
@@ -366,7 +382,7 @@ export async function loadV3(plan: V3Plan, backend: Backend, opts: LoadOptions, 
   /** `byteOffset` bytes into the file's tensors: one expert of a stacked tensor. */
   const slice = (byteOffset: number): WeightSource => ({ read: (name, dst) => file.readRange(name, byteOffset, dst) });
   const matrix = async (ref: V3WeightRef, eager = true): Promise<Tensor> => {
-    const w = await backend.loadWeight(ref.byteOffset === undefined ? file : slice(ref.byteOffset), {
+    const w = await backend.loadWeight(ref.source ?? (ref.byteOffset === undefined ? file : slice(ref.byteOffset)), {
       name: ref.name, format: ref.format, shape: [ref.rows, ref.cols], scaleName: ref.scaleName,
     });
     loaded.push(w);

@@ -5,6 +5,7 @@
  * before reading a byte, so a missing tensor, a wrong shape or a scale of the wrong size is named.
  */
 import type { DType } from '../tensor/dtype.js';
+import { EMBED_DTYPES, expertScheme, storedBlock, storedRowBytes, type EmbedDtype, type ExpertScheme, type StoredBlock } from '../quantize/block-format.js';
 
 export interface V4Config {
   readonly vocab: number;
@@ -39,6 +40,10 @@ export interface V4Config {
   readonly contextLength: number;
   readonly bos: number;
   readonly eos: number;
+  /** How routed experts are stored: official FP4 (absent), or a minke quantisation (src/quantize). */
+  readonly expertDtype?: ExpertScheme;
+  /** How embed.weight and head.weight are stored: BF16 as shipped (absent), or minke's Q8_0. */
+  readonly embedDtype?: EmbedDtype;
 }
 
 /** Keys of later revisions (V4.1, DSpark) whose meaning this forward pass does not implement (§15). */
@@ -70,7 +75,9 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
   };
   str('scoring_func', 'sqrtsoftplus');
   str('hidden_act', 'silu');
-  if ('expert_dtype' in json && json.expert_dtype !== 'fp4') fail(`expert_dtype ${JSON.stringify(json.expert_dtype)} is not supported (the official checkpoints store experts as fp4)`);
+  const expertDtype = expertScheme(json.expert_dtype, 'fp4', fail);
+  const embedDtype = (json.embed_dtype ?? 'bf16') as EmbedDtype;
+  if (!EMBED_DTYPES.includes(embedDtype)) fail(`embed_dtype ${JSON.stringify(json.embed_dtype)} is not supported (${EMBED_DTYPES.join(', ')})`);
   if (int('n_shared_experts', 1) !== 1) fail('n_shared_experts must be 1');
 
   const layers = pos('num_hidden_layers');
@@ -118,6 +125,8 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
     contextLength: int('max_position_embeddings'),
     bos: int('bos_token_id', 0),
     eos: int('eos_token_id', 1),
+    ...(expertDtype ? { expertDtype } : {}),
+    ...(embedDtype !== 'bf16' ? { embedDtype } : {}),
   };
   if (c.ropeDim % 2 || c.ropeDim > c.headDim || c.ropeDim > c.indexHeadDim) fail(`qk_rope_head_dim ${c.ropeDim} must be even and fit head_dim ${c.headDim} and index_head_dim ${c.indexHeadDim}`);
   if (c.heads % c.oGroups) fail(`num_attention_heads ${c.heads} is not a multiple of o_groups ${c.oGroups}`);
@@ -141,6 +150,8 @@ export interface ExpectedTensor {
   readonly name: string;
   readonly dtype: DType;
   readonly shape: readonly number[];
+  /** A matrix minke quantize stored as u8 rows of blocks: the block type and [rows, cols] in elements. */
+  readonly blocks?: { readonly block: StoredBlock; readonly rows: number; readonly cols: number };
 }
 
 const ceil128 = (n: number) => Math.ceil(n / 128);
@@ -153,11 +164,17 @@ const ceil128 = (n: number) => Math.ceil(n / 128);
 export function v4Tensors(c: V4Config): ExpectedTensor[] {
   const out: ExpectedTensor[] = [];
   const add = (name: string, dtype: DType, shape: number[]) => out.push({ name, dtype, shape });
+  const stored = (name: string, block: StoredBlock, rows: number, cols: number) => {
+    out.push({ name, dtype: 'u8', shape: [rows, storedRowBytes(block, cols)], blocks: { block, rows, cols } });
+  };
+  const embedding = (name: string) => (c.embedDtype === 'q8_0' ? stored(name, 'q8_0', c.vocab, D) : add(name, 'bf16', [c.vocab, D]));
   const fp8 = (name: string, rows: number, cols: number) => {
     add(`${name}.weight`, 'f8_e4m3', [rows, cols]);
     add(`${name}.scale`, 'e8m0', [ceil128(rows), ceil128(cols)]);
   };
   const fp4 = (name: string, rows: number, cols: number) => {
+    const q = c.expertDtype;
+    if (q) return stored(`${name}.weight`, storedBlock(q, cols), rows, cols);
     add(`${name}.weight`, 'i8', [rows, cols / 2]);
     add(`${name}.scale`, 'e8m0', [rows, cols / 32]);
   };
@@ -211,7 +228,7 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     add(`${p}hc_head_base`, 'f32', [c.hcMult]);
     add(`${p}hc_head_scale`, 'f32', [1]);
   };
-  add('embed.weight', 'bf16', [c.vocab, D]);
+  embedding('embed.weight');
   for (let l = 0; l < c.layers; l++) block(`layers.${l}`, l);
   for (let m = 0; m < c.mtpLayers; m++) {
     const p = `mtp.${m}`;
@@ -224,7 +241,7 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     head(`${p}.`);
   }
   head('');
-  add('head.weight', 'bf16', [c.vocab, D]);
+  embedding('head.weight');
   add('norm.weight', 'bf16', [D]);
   return out;
 }

@@ -21,6 +21,7 @@ import {
 import { readVector } from './host-linear.js';
 import { type ExpectedTensor, isRoutedExpert, layerKind, v4ConfigFromHF, v4Tensors, type V4Config } from './deepseek-v4-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
+import { kernelDtype, memoryBytes, memoryFormat, storedSource } from '../quantize/block-format.js';
 import type { LoadOptions, ModelDescription } from './model.js';
 
 export const HF_V4_ARCHITECTURES = ['deepseek_v4'];
@@ -82,10 +83,11 @@ function describe(c: V4Config, file: WeightFile, expected: readonly ExpectedTens
   let parameters = 0, expertParameters = 0;
   for (const e of expected) {
     const t = file.tensors.get(e.name)!;
-    const fmt = e.name.endsWith('.scale') ? 'e8m0 scales' : isRoutedExpert(e.name) ? 'fp4_e2m1' : t.dtype;
-    bytesByFormat[fmt] = (bytesByFormat[fmt] ?? 0) + t.byteLength;
+    const fmt = e.name.endsWith('.scale') ? 'e8m0 scales' : e.blocks ? memoryFormat(e.blocks.block) : isRoutedExpert(e.name) ? 'fp4_e2m1' : t.dtype;
+    bytesByFormat[fmt] = (bytesByFormat[fmt] ?? 0) + (e.blocks ? memoryBytes(e.blocks) : t.byteLength);
     if (e.name.endsWith('.scale')) continue;
-    const count = isRoutedExpert(e.name) ? 2 * numel(e.shape) : numel(e.shape); // two FP4 codes per I8
+    // Two FP4 codes per I8; quantised matrices are u8 rows of blocks.
+    const count = e.blocks ? e.blocks.rows * e.blocks.cols : isRoutedExpert(e.name) ? 2 * numel(e.shape) : numel(e.shape);
     parameters += count;
     if (isRoutedExpert(e.name)) expertParameters += count;
   }
@@ -162,11 +164,23 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
     const [rows, cols] = file.tensors.get(`${name}.weight`)!.shape;
     return matrix(name, FP8_BLOCK_E8M0, [rows, cols]);
   };
-  const fp4 = (name: string) => {
+  // Matrices minke quantize stored as u8 rows of blocks (src/quantize/block-format.ts).
+  const quantised = new Map(plan.expected.filter((e) => e.blocks).map((e) => [e.name, e.blocks!]));
+  const blocks = async (name: string): Promise<Tensor | undefined> => {
+    const q = quantised.get(name);
+    if (!q) return undefined;
+    const src = storedSource(file, q.block, q.rows, q.cols);
+    return track(name, await backend.loadWeight(src, { name, format: { dtype: kernelDtype(q.block) }, shape: [q.rows, q.cols] }));
+  };
+  const fp4 = async (name: string): Promise<Tensor> => {
+    const q = await blocks(`${name}.weight`);
+    if (q) return q;
     const [rows, half] = file.tensors.get(`${name}.weight`)!.shape;
     return matrix(name, FP4_E8M0_32, [rows, 2 * half]);
   };
   const plain = async (name: string): Promise<Tensor> => {
+    const q = await blocks(name);
+    if (q) return q;
     const t = file.tensors.get(name)!;
     return track(name, await backend.loadWeight(file, { name, format: { dtype: t.dtype }, shape: [t.shape[0], t.shape[1]] }));
   };
@@ -222,7 +236,10 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
   });
 
   try {
-    const embed = track('embed.weight', await backend.load(file, 'embed.weight', 'bf16', file.tensors.get('embed.weight')!.shape));
+    const embedQ = quantised.get('embed.weight');
+    const embed = track('embed.weight', embedQ
+      ? await backend.load(file, 'embed.weight', kernelDtype(embedQ.block), [embedQ.rows, embedQ.cols])
+      : await backend.load(file, 'embed.weight', 'bf16', file.tensors.get('embed.weight')!.shape));
     const blocks: BlockWeights[] = [];
     for (let l = 0; l < c.layers; l++) blocks.push(await block(`layers.${l}`, l, `layer${l}`));
     const weights: V4Weights = {

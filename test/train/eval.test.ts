@@ -16,7 +16,7 @@ import type { Backend } from '../../src/kernels/backend.js';
 import type { LanguageModel, Sequence } from '../../src/models/model.js';
 import { tokenizerFromHF } from '../../src/tokenizer/from-hf.js';
 import type { Tokenizer } from '../../src/tokenizer/types.js';
-import { evaluateModel, NANO_MODEL_DIR } from '../../src/train/eval.js';
+import { evaluateModel } from '../../src/train/eval.js';
 import { generateTasks, renderTaskV4, TASK_NAMES, type Task } from '../../src/train/tasks/index.js';
 import { trainBpe, writeTrainedTokenizer } from '../../src/train/tokenizer-train.js';
 
@@ -171,10 +171,9 @@ describe('minke eval', () => {
     const tasks = minke([model, '--tasks', 'arithmetic,poetry']);
     assert.equal(tasks.code, 2);
     assert.match(tasks.stderr, /unknown task "poetry"/);
-    if (!fs.existsSync(NANO_MODEL_DIR)) {
-      const none = minke(['--json']);
-      assert.equal(none.code, 2);
-      assert.match(none.stderr, /no MODEL given and the shipped nano model is not there/);
-    }
+    // Without MODEL: the shipped model.
+    const shipped = minke(['--tasks', 'compare', '--n', '1', '--max-tokens', '4', '--json', '--quiet']);
+    assert.equal(shipped.code, 0, shipped.stderr);
+    assert.equal((JSON.parse(shipped.stdout) as { tasks: Record<string, { n: number }> }).tasks.compare.n, 1);
   });
 });

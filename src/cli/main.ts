@@ -4,7 +4,7 @@ import { UsageError } from './args.js';
 const usage = `minke — DeepSeek-V4 family inference in TypeScript
 
 usage:
-  minke run MODEL [PROMPT] [options]      generate: one answer, or an interactive chat (minke run --help)
+  minke run [MODEL [PROMPT]] [options]    generate: one answer, or an interactive chat (minke run --help)
   minke logits MODEL --tokens 1,2,3       raw logits of one prefill, as JSON (minke logits --help)
   minke serve [MODEL…] [options]         the DeepSeek API (OpenAI/Anthropic compatible) over HTTP (minke serve --help)
   minke info MODEL [--json] [--ctx N]     what a model file holds and the memory it will need
@@ -19,7 +19,8 @@ usage:
   minke quantize SRC DST --type T         smaller weights (GGUF K-quants, 2/4-bit V3/V4 experts) + KL cost (minke quantize --help)
 
 MODEL is a .gguf file, a .safetensors file, a Hugging Face model directory, a llama2.c .bin checkpoint,
-or the name of a pulled model (owner/repo, owner/repo:QUANT; minke list shows them).
+or the name of a pulled model (owner/repo, owner/repo:QUANT; minke list shows them); minke-nano is the
+shipped model, which serve, run and eval use when no MODEL is given.
 `;
 
 async function main(argv: string[]): Promise<number> {

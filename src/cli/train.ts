@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { F32Gemm } from '../kernels/cpu/train-gemm.js';
 import { v4ConfigFromHF } from '../models/deepseek-v4-config.js';
-import { loadTrainedParams, TRAIN_STATE_FILE, v4HFConfig } from '../train/checkpoint.js';
+import { copyTokenizerFiles, loadTrainedParams, TRAIN_STATE_FILE, v4HFConfig } from '../train/checkpoint.js';
 import { type SequenceSource, tokenLinesSource } from '../train/data.js';
 import { GrpoTrainer } from '../train/grpo.js';
 import { formatDuration, TrainProgress } from '../train/progress.js';
@@ -140,10 +140,7 @@ async function trainRun(run: TrainRunConfig, configFile: string, out: string, ar
   if (run.tasks) {
     // The model directory carries its tokenizer, so minke run / eval read it.
     fs.mkdirSync(out, { recursive: true });
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
-      const from = path.join(run.tasks.tokenizer, f);
-      if (fs.existsSync(from) && path.resolve(from) !== path.resolve(out, f)) fs.copyFileSync(from, path.join(out, f));
-    }
+    copyTokenizerFiles(run.tasks.tokenizer, out);
   }
   process.stderr.write(`training ${describe(trainer)} on ${source.id}, ${resuming ? `resuming at step ${trainer.step}` : 'from step 0'} → ${steps}\n`);
   const progress = new TrainProgress(process.stderr, steps);

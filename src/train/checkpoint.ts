@@ -52,6 +52,14 @@ export function writeTextAtomically(file: string, text: string): void {
 const toF32 = (a: FloatArray): Float32Array => (a instanceof Float32Array ? a : Float32Array.from(a));
 const bytesOf = (a: ArrayBufferView): Uint8Array => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/** Copies the tokenizer files of `from` (those it has) into the model directory `to`, unless they are the same files. */
+export function copyTokenizerFiles(from: string, to: string): void {
+  for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+    const src = path.join(from, f);
+    if (fs.existsSync(src) && path.resolve(src) !== path.resolve(to, f)) fs.copyFileSync(src, path.join(to, f));
+  }
+}
+
 /**
  * Writes `params` as a DeepSeek-V4 checkpoint in `dir` (config.json from `hfConfig` completed by
  * v4HFConfig, model.safetensors in the official tensor order and dtypes).

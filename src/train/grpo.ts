@@ -20,7 +20,7 @@ import { generateText } from '../engine/generate.js';
 import { Sampler } from '../engine/sampler.js';
 import { loadModel } from '../models/index.js';
 import { Tape } from './autograd.js';
-import { exportV4Checkpoint, readTrainState, TRAIN_STATE_FILE, writeTrainState } from './checkpoint.js';
+import { copyTokenizerFiles, exportV4Checkpoint, readTrainState, TRAIN_STATE_FILE, writeTrainState } from './checkpoint.js';
 import { parseReply } from './eval.js';
 import { Optimizer, type OptimizerConfig } from './optim.js';
 import { checkTrainingSeed } from './task-data.js';
@@ -101,10 +101,7 @@ export class GrpoTrainer {
     if (!(s.temperature > 0)) throw new Error(`grpo: temperature must be > 0 (answers must differ), got ${s.temperature}`);
     this.train = new V4TrainModel(options.params);
     this.optimizer = new Optimizer(options.params.tensors, options.optimizer);
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
-      const from = path.join(options.tokenizerDir, f);
-      if (fs.existsSync(from)) fs.copyFileSync(from, path.join(this.policyDir, f));
-    }
+    copyTokenizerFiles(options.tokenizerDir, this.policyDir);
   }
 
   get step(): number {
@@ -193,10 +190,7 @@ export class GrpoTrainer {
     const o = this.options;
     fs.mkdirSync(dir, { recursive: true });
     exportV4Checkpoint(dir, o.params, o.model);
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
-      const from = path.join(this.policyDir, f);
-      if (fs.existsSync(from)) fs.copyFileSync(from, path.join(dir, f));
-    }
+    copyTokenizerFiles(this.policyDir, dir);
     writeTrainState(path.join(dir, TRAIN_STATE_FILE), o.params, this.optimizer.state(), {
       step: this.step, consumed: this.consumed, seed: o.settings.seed, source: this.sourceId, model: o.model,
       settings: { grpo: o.settings, optimizer: o.optimizer },

@@ -21,7 +21,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { parseTrainConfig, type TrainRunConfig } from './train-config.js';
+import { parseTrainConfig, readJsonFile, type TrainRunConfig } from './train-config.js';
 import { THINK_MODES, type ThinkMode } from '../chat/format.js';
 import type { GrpoSettings } from './grpo.js';
 import type { OptimizerConfig } from './optim.js';
@@ -66,13 +66,7 @@ export function isRecipe(json: unknown): boolean {
 }
 
 export function readRecipe(file: string): Recipe {
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}`);
-  }
-  return parseRecipe(json, file);
+  return parseRecipe(readJsonFile(file), file);
 }
 
 export function parseRecipe(json: unknown, file: string): Recipe {

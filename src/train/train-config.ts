@@ -66,14 +66,17 @@ const LOSS_KEYS = ['mtpWeight', 'indexerWeight'];
 /** Default peak learning rate (both groups; Muon's update is scaled to AdamW's RMS). */
 export const DEFAULT_LR = 3e-3;
 
-export function readTrainConfig(file: string): TrainRunConfig {
-  let json: unknown;
+/** A JSON config file's value; an error naming the file when it is missing or not JSON. */
+export function readJsonFile(file: string): unknown {
   try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (err) {
     throw new Error(`${file}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}`);
   }
-  return parseTrainConfig(json, file);
+}
+
+export function readTrainConfig(file: string): TrainRunConfig {
+  return parseTrainConfig(readJsonFile(file), file);
 }
 
 export function parseTrainConfig(json: unknown, file: string): TrainRunConfig {

@@ -8,6 +8,9 @@ import {
   type AttentionOptions, type Backend, formatOf, numel, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
   type WeightSpec,
 } from '../backend.js';
+import {
+  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, sparseAttentionShape, topkCount,
+} from '../op-checks.js';
 import { WasmHeap } from './heap.js';
 import { ACT_QUANTIZERS } from './kernels-quant.js';
 import { defaultThreads, WorkerPool } from './pool.js';
@@ -267,9 +270,8 @@ export class CpuBackend implements Backend {
   /** Validates W [rows, k] and returns its kernel, the pointers, and the row alignment. */
   private matrix(op: string, wt: Tensor) {
     const w = this.t(wt, `${op}: w`);
-    if (w.shape.length !== 2) throw new Error(`${op}: weight must be 2-D, got [${w.shape.join(', ')}]`);
+    const { rows, k } = matrixShape(op, w);
     const kernel = this.kernelFor(w);
-    const [rows, k] = w.shape;
     const scalePtr = w.scale ? this.t(w.scale.tensor).ptr : 0;
     // Chunks follow tall scale tiles, so a thread reads each tile's scales once.
     const align = w.scale && w.scale.rows > 4 ? Math.max(4, w.scale.rows) : 4;
@@ -298,12 +300,8 @@ export class CpuBackend implements Backend {
 
   matmul(wt: Tensor, xt: Tensor, yt: Tensor): void {
     const m = this.matrix('matmul', wt);
-    const x = this.t(xt, 'matmul: x');
-    if (x.dtype !== 'f32' || numel(x.shape) % m.k !== 0 || numel(x.shape) === 0) {
-      throw new Error(`matmul: x must be f32 [n, ${m.k}], got ${x.dtype} [${x.shape.join(', ')}]`);
-    }
-    const n = numel(x.shape) / m.k;
-    const y = this.f32Tensor('matmul: y', yt, n * m.rows);
+    const x = this.t(xt, 'matmul: x'), y = this.t(yt, 'matmul: y');
+    const n = matmulTokens(m, x, y);
     const xp = this.activation('matmul', m.kernel, x, m.k, n);
     this.pool.run(m.kernel.wasm.matmul, [m.w.ptr, m.scalePtr, xp, y.ptr, m.k, n, m.rows], m.rows, m.align, m.threads);
   }
@@ -311,9 +309,7 @@ export class CpuBackend implements Backend {
   /** An f32 tensor of exactly `elems` elements. */
   private f32Tensor(what: string, x: Tensor, elems: number): CpuTensor {
     const t = this.t(x, what);
-    if (t.dtype !== 'f32' || numel(t.shape) !== elems) {
-      throw new Error(`${what} must be f32 with ${elems} elements, got ${t.dtype} [${t.shape.join(', ')}]`);
-    }
+    f32Elems(what, t, elems);
     return t;
   }
 
@@ -322,9 +318,7 @@ export class CpuBackend implements Backend {
   /** Rows and row length of an f32 tensor (its last dimension). */
   private rowsOf(what: string, x: Tensor): { t: CpuTensor; n: number; d: number } {
     const t = this.t(x, what);
-    if (t.dtype !== 'f32') throw new Error(`${what} must be f32, got ${t.dtype}`);
-    const d = t.shape.length ? t.shape[t.shape.length - 1] : 1;
-    return { t, n: d ? numel(t.shape) / d : 0, d };
+    return { t, ...f32Rows(what, t) };
   }
 
   private same(what: string, a: { n: number; d: number }, b: Tensor): CpuTensor {
@@ -344,24 +338,11 @@ export class CpuBackend implements Backend {
 
   rope(xt: Tensor, freqs: Float32Array, positions: ArrayLike<number>, o: RopeOptions): void {
     const x = this.t(xt, 'rope: x');
-    const ropeDim = o.ropeDim ?? o.headDim;
-    const width = o.heads * o.headDim;
-    if (x.dtype !== 'f32' || width <= 0 || numel(x.shape) % width !== 0) {
-      throw new Error(`rope: x must be f32 [n, ${o.heads}·${o.headDim}], got ${x.dtype} [${x.shape.join(', ')}]`);
-    }
-    if (!(ropeDim > 0 && ropeDim % 2 === 0 && ropeDim <= o.headDim)) throw new Error(`rope: ropeDim ${ropeDim} must be even and ≤ headDim ${o.headDim}`);
-    if (freqs.length !== ropeDim / 2) throw new Error(`rope: ${freqs.length} frequencies for ropeDim ${ropeDim} (need ${ropeDim / 2})`);
-    const n = numel(x.shape) / width;
-    if (positions.length !== n) throw new Error(`rope: ${positions.length} positions for ${n} tokens`);
+    const { n, ropeDim } = ropeShape(x, freqs, positions, o);
     const fp = this.scratch(freqs.byteLength + 64 + 4 * n);
     const pp = fp + Math.ceil(freqs.byteLength / 64) * 64;
     new Float32Array(this.heap.buffer, fp, freqs.length).set(freqs);
-    const pv = new Int32Array(this.heap.buffer, pp, n);
-    for (let i = 0; i < n; i++) {
-      const p = positions[i];
-      if (!Number.isInteger(p) || p < 0 || p > 0x7fffffff) throw new Error(`rope: position ${p} is not a non-negative integer`);
-      pv[i] = p;
-    }
+    new Int32Array(this.heap.buffer, pp, n).set(Array.from(positions));
     this.runRows('rope_f32', [x.ptr, fp, pp, o.heads, o.headDim, ropeDim, o.layout === 'neox' ? 1 : 0, o.inverse ? 1 : 0],
       n, n * o.heads * ropeDim * 4);
   }
@@ -388,27 +369,15 @@ export class CpuBackend implements Backend {
   mul(a: Tensor, b: Tensor, y: Tensor): void { this.binary('mul', a, b, y); }
 
   private binary(op: 'add' | 'mul', at: Tensor, bt: Tensor, yt: Tensor): void {
-    const a = this.rowsOf(`${op}: a`, at);
-    const b = this.t(bt, `${op}: b`);
-    const y = this.same(`${op}: y`, a, yt);
-    const nb = numel(b.shape);
-    if (b.dtype !== 'f32' || (nb !== a.n * a.d && nb !== a.d)) {
-      throw new Error(`${op}: b must be f32 with a's ${a.n * a.d} elements or one row of ${a.d}, got ${b.dtype} [${b.shape.join(', ')}]`);
-    }
-    const bstep = nb === a.n * a.d ? a.d : 0;
-    this.runRows(`${op}_f32`, [a.t.ptr, b.ptr, y.ptr, a.d, bstep], a.n, a.n * a.d);
+    const a = this.t(at, `${op}: a`), b = this.t(bt, `${op}: b`), y = this.t(yt, `${op}: y`);
+    const { n, d, bstep } = binaryShape(op, a, b, y);
+    this.runRows(`${op}_f32`, [a.ptr, b.ptr, y.ptr, d, bstep], n, n * d);
   }
 
   embedding(table: Tensor, ids: ArrayLike<number>, yt: Tensor): void {
-    const tb = this.t(table, 'embedding: table');
-    if (tb.shape.length !== 2 || tb.scale) throw new Error(`embedding: table must be an unscaled 2-D tensor, got [${tb.shape.join(', ')}]`);
-    const [vocab, d] = tb.shape;
+    const tb = this.t(table, 'embedding: table'), y = this.t(yt, 'embedding: y');
+    const { d } = embeddingShape(tb, ids, y);
     const n = ids.length;
-    const y = this.f32Tensor('embedding: y', yt, n * d);
-    for (let i = 0; i < n; i++) {
-      const id = ids[i];
-      if (!Number.isInteger(id) || id < 0 || id >= vocab) throw new Error(`embedding: id ${id} is outside the table's ${vocab} rows`);
-    }
     const kernel = `embed_${tb.dtype}`;
     if (this.pool.has(kernel)) {
       const ip = this.scratch(4 * n);
@@ -423,38 +392,16 @@ export class CpuBackend implements Backend {
   }
 
   copy(xt: Tensor, yt: Tensor): void {
-    const x = this.rowsOf('copy: x', xt);
-    const y = this.t(yt, 'copy: y');
-    if ((y.dtype !== 'f32' && y.dtype !== 'f16') || numel(y.shape) !== x.n * x.d) {
-      throw new Error(`copy: y must be f32 or f16 with x's ${x.n * x.d} elements, got ${y.dtype} [${y.shape.join(', ')}]`);
-    }
-    this.runRows(`copy_f32_${y.dtype}`, [x.t.ptr, y.ptr, x.d], x.n, x.n * x.d);
+    const xc = this.t(xt, 'copy: x'), y = this.t(yt, 'copy: y');
+    const { n, d } = copyShape(xc, y);
+    this.runRows(`copy_f32_${y.dtype}`, [xc.ptr, y.ptr, d], n, n * d);
   }
 
   attention(qt: Tensor, kt: Tensor, vt: Tensor, outt: Tensor, o: AttentionOptions): void {
     const { heads, kvHeads, headDim, start } = o;
-    const window = o.window ?? 0;
-    if (![heads, kvHeads, headDim].every((v) => Number.isInteger(v) && v > 0) || heads % kvHeads !== 0) {
-      throw new Error(`attention: heads ${heads} must be a positive multiple of kvHeads ${kvHeads}, headDim ${headDim} positive`);
-    }
-    if (!Number.isInteger(window) || window < 0) throw new Error(`attention: window ${window} must be a non-negative integer`);
-    const width = heads * headDim, kvWidth = kvHeads * headDim;
-    const q = this.t(qt, 'attention: q');
-    if (q.dtype !== 'f32' || numel(q.shape) % width !== 0 || numel(q.shape) === 0) {
-      throw new Error(`attention: q must be f32 [n, ${heads}·${headDim}], got ${q.dtype} [${q.shape.join(', ')}]`);
-    }
-    const n = numel(q.shape) / width;
-    const out = this.f32Tensor('attention: out', outt, n * width);
-    const k = this.t(kt, 'attention: kCache'), v = this.t(vt, 'attention: vCache');
-    for (const [what, c] of [['kCache', k], ['vCache', v]] as const) {
-      if ((c.dtype !== 'f32' && c.dtype !== 'f16') || c.dtype !== k.dtype || c.shape.length !== 2 || c.shape[1] !== kvWidth) {
-        throw new Error(`attention: ${what} must be f32 or f16 [capacity, ${kvHeads}·${headDim}] like kCache, got ${c.dtype} [${c.shape.join(', ')}]`);
-      }
-    }
-    const capacity = Math.min(k.shape[0], v.shape[0]);
-    if (!Number.isInteger(start) || start < 0 || start + n > capacity) {
-      throw new Error(`attention: positions ${start} … ${start + n - 1} are outside the cache's ${capacity} rows`);
-    }
+    const q = this.t(qt, 'attention: q'), k = this.t(kt, 'attention: kCache'), v = this.t(vt, 'attention: vCache');
+    const out = this.t(outt, 'attention: out');
+    const { n, window } = attentionShape(q, k, v, out, o);
     // Work ≈ visible positions × headDim per (token, head) row.
     const work = n * heads * (start + n) * headDim;
     this.pool.run(`attention_${k.dtype}`, [q.ptr, k.ptr, v.ptr, out.ptr, heads, kvHeads, headDim, start, window, o.scale],
@@ -462,25 +409,9 @@ export class CpuBackend implements Backend {
   }
 
   sparseAttention(qt: Tensor, kvt: Tensor, rows: Int32Array, count: number, sinkt: Tensor, outt: Tensor, scale: number): void {
-    const kv = this.t(kvt, 'sparseAttention: kv');
-    if (kv.dtype !== 'f32' || kv.shape.length !== 2 || kv.shape[1] === 0) {
-      throw new Error(`sparseAttention: kv must be f32 [rows, d], got ${kv.dtype} [${kv.shape.join(', ')}]`);
-    }
-    const [kvRows, d] = kv.shape;
-    const sink = this.t(sinkt, 'sparseAttention: sink');
-    const heads = numel(sink.shape);
-    if (sink.dtype !== 'f32' || heads === 0) throw new Error(`sparseAttention: sink must be f32 [heads], got ${sink.dtype} [${sink.shape.join(', ')}]`);
-    const q = this.t(qt, 'sparseAttention: q');
-    if (q.dtype !== 'f32' || numel(q.shape) % (heads * d) !== 0) {
-      throw new Error(`sparseAttention: q must be f32 [n, ${heads}·${d}], got ${q.dtype} [${q.shape.join(', ')}]`);
-    }
-    const n = numel(q.shape) / (heads * d);
-    const out = this.f32Tensor('sparseAttention: out', outt, n * heads * d);
-    if (!Number.isInteger(count) || count < 0) throw new Error(`sparseAttention: count ${count} must be a non-negative integer`);
-    if (rows.length !== n * count) throw new Error(`sparseAttention: ${rows.length} candidate rows for ${n} tokens × ${count}`);
-    for (let i = 0; i < rows.length; i++) {
-      if (rows[i] < -1 || rows[i] >= kvRows) throw new Error(`sparseAttention: candidate row ${rows[i]} is outside kv's ${kvRows} rows (−1 skips)`);
-    }
+    const kv = this.t(kvt, 'sparseAttention: kv'), sink = this.t(sinkt, 'sparseAttention: sink');
+    const q = this.t(qt, 'sparseAttention: q'), out = this.t(outt, 'sparseAttention: out');
+    const { n, heads, d } = sparseAttentionShape(q, kv, rows, count, sink, out);
     const rp = this.scratch(rows.byteLength);
     new Int32Array(this.heap.buffer, rp, rows.length).set(rows);
     // Work ≈ candidates × d per (token, head) row; chunks of whole fours of heads (the kernel's group).
@@ -499,7 +430,7 @@ export class CpuBackend implements Backend {
 
   async topk(xt: Tensor, k: number): Promise<TopK> {
     const x = this.rowsOf('topk: x', xt);
-    if (!Number.isInteger(k) || k < 1 || k > x.d) throw new Error(`topk: k = ${k} must be from 1 to the row length ${x.d}`);
+    topkCount(k, x.d);
     const vp = this.scratch(8 * x.n * k + 64);
     const ip = vp + Math.ceil((4 * x.n * k) / 64) * 64;
     this.runRows('topk_f32', [x.t.ptr, x.d, k, vp, ip], x.n, x.n * x.d);

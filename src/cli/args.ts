@@ -3,6 +3,7 @@
  * positionals. Every mistake (unknown flag, missing or malformed value) is a UsageError whose
  * message is one line naming the flag.
  */
+import { BACKEND_KINDS, type BackendKind } from '../kernels/create-backend.js';
 
 export class UsageError extends Error {}
 
@@ -74,7 +75,14 @@ export const flag = {
   str: (a: ParsedArgs, name: string): string | undefined => a.flags.get(name) as string | undefined,
   bool: (a: ParsedArgs, name: string): boolean => a.flags.get(name) === true,
   list: (a: ParsedArgs, name: string): string[] => (a.flags.get(name) as string[] | undefined) ?? [],
+  /** --backend: cpu or webgpu. */
+  backend: (a: ParsedArgs): BackendKind | undefined => {
+    const v = a.flags.get('backend') as string | undefined;
+    if (v !== undefined && !(BACKEND_KINDS as readonly string[]).includes(v)) throw new UsageError(`--backend must be one of ${BACKEND_KINDS.join(', ')}, got "${v}"`);
+    return v as BackendKind | undefined;
+  },
 };
+
 
 /** `\n`, `\t`, `\\`, `\"`, `\'` and `\xNN` in a flag value, as llama.cpp reads reverse prompts. */
 export function unescape(s: string): string {

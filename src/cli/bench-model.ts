@@ -12,7 +12,7 @@ import { formatBytes } from './display.js';
 import { loadForCli, summary } from './load.js';
 import { modelPathOf } from '../models/shipped.js';
 
-export const BENCH_USAGE = `usage: minke bench MODEL [--prompt 128] [--gen 128] [--reps 3] [--threads N] [--json]
+export const BENCH_USAGE = `usage: minke bench MODEL [--prompt 128] [--gen 128] [--reps 3] [--threads N] [--backend cpu|webgpu] [--json]
        minke bench kernels [options]     kernel throughput (minke bench kernels --help)
 `;
 
@@ -21,6 +21,7 @@ const FLAGS: Record<string, FlagSpec> = {
   gen: { kind: 'int', min: 1, short: 'n' },
   reps: { kind: 'int', min: 1, short: 'r' },
   threads: { kind: 'int', min: 1, short: 't' },
+  backend: { kind: 'string' },
   json: { kind: 'boolean' },
   help: { kind: 'boolean', short: 'h' },
 };
@@ -48,7 +49,7 @@ export async function benchModelCommand(argv: string[]): Promise<number> {
   const gen = flag.num(args, 'gen') ?? 128;
   const reps = flag.num(args, 'reps') ?? 3;
   const json = flag.bool(args, 'json');
-  const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), contextLength: prompt + gen, log: process.stderr });
+  const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), backend: flag.backend(args), contextLength: prompt + gen, log: process.stderr });
   try {
     const r = await benchModel(model, prompt, gen, reps);
     if (json) process.stdout.write(JSON.stringify({ model: modelPath, ...r }) + '\n');

@@ -20,6 +20,7 @@ export const EVAL_USAGE = `usage: minke eval [MODEL] [options]
   --max-tokens N      most tokens per answer (default 512)
   --ctx N             context length (default: the model's, at most 4096)
   --threads N         CPU threads (default: all cores)
+  --backend B         cpu (default) or webgpu (any GPU; falls back to the CPU with a warning)
   --json              print {"tasks": {...}, "overall": ...} as JSON
   --quiet             no loading or progress lines on stderr
 MODEL defaults to the shipped nano model. Answers are greedy; the reply after </think> is checked.
@@ -35,6 +36,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'max-tokens': { kind: 'int', min: 1 },
   ctx: { kind: 'int', min: 1 },
   threads: { kind: 'int', min: 1, short: 't' },
+  backend: { kind: 'string' },
   json: { kind: 'boolean' },
   quiet: { kind: 'boolean', short: 'q' },
   help: { kind: 'boolean', short: 'h' },
@@ -62,7 +64,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const modelPath = args.positionals[0] === undefined ? defaultModelPath('eval') : modelPathOf(args.positionals[0]);
   const quiet = flag.bool(args, 'quiet');
   const err = process.stderr;
-  const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), contextLength: flag.num(args, 'ctx'), log: quiet ? undefined : err });
+  const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), backend: flag.backend(args), contextLength: flag.num(args, 'ctx'), log: quiet ? undefined : err });
   try {
     const tty = err.isTTY === true;
     const report = await evaluateModel(model, {

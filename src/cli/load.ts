@@ -7,10 +7,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LanguageModel, ModelDescription } from '../models/model.js';
 import { describeModel, loadModel } from '../models/index.js';
+import type { BackendKind } from '../kernels/create-backend.js';
 import { formatBytes, formatCount, type Out } from './display.js';
 
 export interface CliLoadOptions {
   readonly threads?: number;
+  /** --backend (default cpu). */
+  readonly backend?: BackendKind;
   /** Context the command's sequences get (--ctx). */
   readonly contextLength?: number;
   /** DeepSeek-V4 numerics (LoadOptions): FP8 activation rounding and the KV quantisation round trips. */
@@ -26,7 +29,7 @@ export async function loadForCli(modelPath: string, opts: CliLoadOptions): Promi
   if (!fs.existsSync(modelPath)) throw new Error(`${modelPath}: no such file or directory`);
   const log = opts.log;
   const load = {
-    threads: opts.threads, contextLength: opts.contextLength, actQuant: opts.actQuant, kvQuant: opts.kvQuant,
+    threads: opts.threads, backendKind: opts.backend, contextLength: opts.contextLength, actQuant: opts.actQuant, kvQuant: opts.kvQuant,
     onWarning: log ? (m: string) => void log.write(`warning: ${m}\n`) : undefined,
   };
   // Wrong --ctx or flags are reported before minutes of loading, not after.

@@ -14,7 +14,7 @@ import { parseArgs, flag, UsageError, type FlagSpec, type ParsedArgs } from './a
 import { loadForCli } from './load.js';
 import { modelPathOf } from '../models/shipped.js';
 
-export const LOGITS_USAGE = `usage: minke logits MODEL --tokens ID,ID,... [--all] [--out FILE] [--threads N] [--quiet]
+export const LOGITS_USAGE = `usage: minke logits MODEL --tokens ID,ID,... [--all] [--out FILE] [--threads N] [--backend cpu|webgpu] [--quiet]
                    [--act-quant on|off] [--kv-quant on|off] [--mtp]
   --tokens      token ids to evaluate in one prefill (comma-separated)
   --all         the logits of every position (default: the last)
@@ -33,6 +33,7 @@ const FLAGS: Record<string, FlagSpec> = {
   all: { kind: 'boolean' },
   out: { kind: 'string', short: 'o' },
   threads: { kind: 'int', min: 1, short: 't' },
+  backend: { kind: 'string' },
   quiet: { kind: 'boolean', short: 'q' },
   'act-quant': { kind: 'string' },
   'kv-quant': { kind: 'string' },
@@ -85,7 +86,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
     if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary [0, ${d.vocabSize})`);
   };
   const model = await loadForCli(modelPath, {
-    threads: flag.num(args, 'threads'), actQuant, kvQuant, check, log: flag.bool(args, 'quiet') ? undefined : process.stderr,
+    threads: flag.num(args, 'threads'), backend: flag.backend(args), actQuant, kvQuant, check, log: flag.bool(args, 'quiet') ? undefined : process.stderr,
   });
   try {
     const vocab = model.description.vocabSize;

@@ -34,6 +34,7 @@ export const RUN_USAGE = `usage: minke run [MODEL [PROMPT]] [options]
   --stop S               stop before S (repeatable; \\n, \\t, \\xNN escapes)
   --ctx N                context length in tokens (default: the model's, at most 4096)
   --threads N            CPU threads (default: all cores)
+  --backend B            cpu (default) or webgpu (any GPU; falls back to the CPU with a warning)
   --quiet                no progress or statistics on stderr
   --no-history           the chat saves nothing (default: each exchange in MINKE_HOME/minke.db,
                          shared with the web app; /history, /load)
@@ -57,6 +58,7 @@ const FLAGS: Record<string, FlagSpec> = {
   stop: { kind: 'list' },
   ctx: { kind: 'int', min: 1 },
   threads: { kind: 'int', min: 1, short: 't' },
+  backend: { kind: 'string' },
   quiet: { kind: 'boolean', short: 'q' },
   'no-history': { kind: 'boolean' },
   help: { kind: 'boolean', short: 'h' },
@@ -77,7 +79,7 @@ export async function runCommand(argv: string[]): Promise<number> {
   if (prompt === undefined && !process.stdin.isTTY) prompt = stripNewline(await readAll(process.stdin));
   const quiet = flag.bool(args, 'quiet');
   const ctx = flag.num(args, 'ctx');
-  const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), contextLength: ctx, log: quiet ? undefined : process.stderr });
+  const model = await loadForCli(modelPath, { threads: flag.num(args, 'threads'), backend: flag.backend(args), contextLength: ctx, log: quiet ? undefined : process.stderr });
   try {
     const session = new ChatSession(model, { raw: flag.bool(args, 'raw'), settings, stop, system: flag.str(args, 'system'), contextLength: ctx, think });
     try {

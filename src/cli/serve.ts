@@ -24,6 +24,7 @@ export const SERVE_USAGE = `usage: minke serve [MODEL…] [options]
   --rpm N                requests per minute per key (default unlimited)
   --no-cache             no prefix cache on disk (default: MINKE_HOME/prefix-cache)
   --threads N            CPU threads (default: all cores)
+  --backend B            cpu (default) or webgpu (any GPU; falls back to the CPU with a warning)
 Prints the URL on stderr when ready; stops cleanly on SIGTERM or Ctrl-C.
 `;
 
@@ -42,6 +43,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'keep-alive-ms': { kind: 'int', min: 10 },
   'no-cache': { kind: 'boolean' },
   threads: { kind: 'int', min: 1, short: 't' },
+  backend: { kind: 'string' },
   help: { kind: 'boolean', short: 'h' },
 };
 
@@ -82,6 +84,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     keepAliveMs: flag.num(args, 'keep-alive-ms') ?? fromFile.keepAliveMs,
     prefixCache: flag.bool(args, 'no-cache') ? false : fromFile.prefixCache,
     threads: flag.num(args, 'threads') ?? fromFile.threads,
+    backend: flag.backend(args) ?? fromFile.backend,
     log: process.stderr,
   };
   const host = config.host ?? '127.0.0.1';

@@ -10,7 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from '../kernels/backend.js';
-import { CpuBackend } from '../kernels/cpu/cpu-backend.js';
+import { createBackend } from '../kernels/create-backend.js';
 import { openGGUF } from '../formats/gguf.js';
 import { openLlama2c } from '../formats/llama2c.js';
 import { openSafetensors } from '../formats/safetensors.js';
@@ -33,7 +33,7 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<Lang
   if (isV3(src)) return loadV3Plan(src, opts);
   let backend: Backend | undefined = opts.backend;
   try {
-    backend ??= await CpuBackend.create({ threads: opts.threads });
+    backend ??= await createBackend(opts.backendKind, opts);
     return await loadLlama(src, backend, opts, opts.backend === undefined);
   } catch (err) {
     if (backend && !opts.backend) await backend.close();
@@ -100,7 +100,7 @@ async function loadV3Plan(plan: V3Plan, opts: LoadOptions): Promise<LanguageMode
 async function withBackend<T>(opts: LoadOptions, file: { close(): void }, load: (backend: Backend, owns: boolean) => Promise<T>): Promise<T> {
   let backend: Backend;
   try {
-    backend = opts.backend ?? await CpuBackend.create({ threads: opts.threads });
+    backend = opts.backend ?? await createBackend(opts.backendKind, opts);
   } catch (err) {
     file.close();
     throw err;

@@ -3,6 +3,7 @@
  * A sequence owns its inference state (KV cache for dense models; latent cache for V3; window +
  * compressed + indexer state for V4) and turns tokens into logits.
  */
+import type { BackendKind } from '../kernels/create-backend.js';
 import type { Backend } from '../kernels/backend.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 
@@ -88,10 +89,11 @@ export interface LoadOptions {
   /** Called while weights load: bytes done of total. */
   readonly onProgress?: (done: number, total: number) => void;
   /**
-   * Backend to load into; default a new CPU backend with `threads`. A backend passed in stays
-   * open after the model's close() (its owner closes it).
+   * Backend to load into; default a new one of `backendKind` (default 'cpu'). A backend passed in
+   * stays open after the model's close() (its owner closes it).
    */
   readonly backend?: Backend;
+  readonly backendKind?: BackendKind;
   /**
    * DeepSeek numerics. `actQuant`: FP8 rounding of the input of every FP8/FP4 product — V4
    * default on (its trained behaviour, spec §10.3), V3 default off (the reference's default

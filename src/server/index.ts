@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { Engine } from '../engine/engine.js';
 import { PrefixCache } from '../engine/prefix-cache.js';
 import { loadForCli } from '../cli/load.js';
+import type { BackendKind } from '../kernels/create-backend.js';
 import type { Out } from '../cli/display.js';
 import { appRoutes } from '../app/api.js';
 import { Replies } from '../app/reply.js';
@@ -33,6 +34,8 @@ export type ModelSpec =
 export interface ServeConfig extends ServerOptions {
   readonly models: readonly ModelSpec[];
   readonly threads?: number;
+  /** Where models run: cpu (default) or webgpu. */
+  readonly backend?: BackendKind;
   /** Context per sequence (default: the model's default). */
   readonly contextLength?: number;
   /** Sequences generated at once per model (default 16). */
@@ -69,7 +72,7 @@ export async function startServer(config: ServeConfig): Promise<{ url: string; s
         continue;
       }
       const name = spec.name ?? defaultModelName(spec.path);
-      const model = await loadForCli(spec.path, { threads: config.threads, contextLength: config.contextLength, log: config.log });
+      const model = await loadForCli(spec.path, { threads: config.threads, backend: config.backend, contextLength: config.contextLength, log: config.log });
       const cache = config.prefixCache === false ? undefined : new PrefixCache(path.join(minkeHome(), 'prefix-cache'), {
         fingerprint: fingerprint(spec.path, config.contextLength), maxBytes: config.prefixCacheBytes,
       });

@@ -15,11 +15,11 @@ import { actQuantFp8, dequantize } from '../../src/tensor/dequantize.js';
 import { FP8_BLOCK_F32 } from '../../src/tensor/dtype.js';
 import { E4M3_TO_F32, f32ToE4m3 } from '../../src/tensor/float.js';
 import { rng } from '../support/rng.js';
+import { type ArrayEntry, maxAbsDiff, readArray } from './golden.js';
 import { argmax, sharedPath } from './util.js';
 
 const FIXTURE = sharedPath('fixtures/deepseek-v3-tiny');
 type Mode = 'bf16_gemm' | 'fp8_gemm';
-interface ArrayEntry { file: string; dtype: 'f32' | 'i32'; shape: number[] }
 const golden = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'golden.json'), 'utf8')) as {
   cases: { name: string; kind: 'prefill' | 'decode'; tokens: number[]; steps?: number; generated?: Record<Mode, number[]>; outputs: Record<Mode, Record<string, ArrayEntry>> }[];
   debug: Record<Mode, { case: string; tensors: Record<string, ArrayEntry> }>;
@@ -28,19 +28,9 @@ const kernels = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'kernels/kernels.j
   tests: { name: string; params: Record<string, unknown>; inputs: Record<string, ArrayEntry>; outputs: Record<string, ArrayEntry> }[];
 };
 
-function read(e: ArrayEntry, dir = FIXTURE): Float32Array | Int32Array {
-  const b = fs.readFileSync(path.join(dir, e.file));
-  const copy = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
-  return e.dtype === 'i32' ? new Int32Array(copy) : new Float32Array(copy);
-}
+const read = (e: ArrayEntry, dir = FIXTURE) => readArray(dir, e);
 const readF32 = (e: ArrayEntry, dir?: string) => read(e, dir) as Float32Array;
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'lengths differ');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe('DeepSeek-V3 tiny fixture (official reference goldens)', () => {
   const models: Partial<Record<Mode, DeepseekV3Model>> = {};

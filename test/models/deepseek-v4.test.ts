@@ -10,13 +10,13 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadModel } from '../../src/models/index.js';
 import type { DeepseekV4Model, DeepseekV4Sequence } from '../../src/models/deepseek-v4.js';
+import { type ArrayEntry, maxAbsDiff, readArray } from './golden.js';
 import { argmax, sharedPath } from './util.js';
 
 const FIXTURE = sharedPath('fixtures/deepseek-v4-tiny');
 const TINY_V4 = sharedPath('spec/testdata/tiny_v4');
 
 type Mode = 'faithful' | 'noquant';
-interface ArrayEntry { file: string; dtype: 'f32' | 'i32'; shape: number[] }
 interface GoldenCase {
   name: string;
   kind: 'prefill' | 'decode';
@@ -31,18 +31,7 @@ const golden = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'golden.json'), 'ut
   debug: Record<Mode, { case: string; tensors: Record<string, ArrayEntry> }>;
 };
 
-function read(e: ArrayEntry): Float32Array | Int32Array {
-  const b = fs.readFileSync(path.join(FIXTURE, e.file));
-  const copy = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
-  return e.dtype === 'i32' ? new Int32Array(copy) : new Float32Array(copy);
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, 'lengths differ');
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+const read = (e: ArrayEntry) => readArray(FIXTURE, e);
 
 function absMax(a: ArrayLike<number>): number {
   let m = 0;

@@ -13,10 +13,11 @@ const FILES: Record<KernelVariant, string> = { baseline: 'kernels.wasm', relaxed
 const compiled = new Map<KernelVariant, WebAssembly.Module>();
 let chosen: KernelVariant | undefined;
 
-function read(variant: KernelVariant): Buffer {
-  const url = new URL(`./${FILES[variant]}`, import.meta.url);
+function read(variant: KernelVariant): Uint8Array<ArrayBuffer> {
+  // A plain name, not a `./${…}` template: bundlers rewrite those into globs of this folder.
+  const url = new URL(FILES[variant], import.meta.url);
   try {
-    return readFileSync(url);
+    return readFileSync(url) as Uint8Array<ArrayBuffer>;
   } catch (err) {
     throw new Error(`cannot read the CPU kernels at ${url.pathname} (run \`npm run build:wasm\`): ${(err as Error).message}`);
   }
@@ -24,7 +25,7 @@ function read(variant: KernelVariant): Buffer {
 
 /** Whether this runtime compiles the relaxed build (enabling V8's flag for it where needed). */
 export function relaxedSupported(): boolean {
-  let bytes: Buffer;
+  let bytes: Uint8Array<ArrayBuffer>;
   try {
     bytes = read('relaxed');
   } catch {

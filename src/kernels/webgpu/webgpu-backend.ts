@@ -17,7 +17,7 @@ import { requestWebGpuDevice, type WebGpuDeviceOptions } from './device.js';
 import { generateProgram, type KernelSource, paramBytes, paramFields } from './kernel.js';
 import { planMatrix } from './wgsl-matrix.js';
 import * as ops from './wgsl-ops.js';
-import { attentionKernel, sparseAttentionKernel } from './wgsl-attention.js';
+import { ATTENTION_MAX_HEAD_DIM, attentionKernel, sparseAttentionKernel } from './wgsl-attention.js';
 
 export class GpuTensor implements Tensor {
   constructor(
@@ -163,7 +163,8 @@ export class WebGpuBackend implements Backend {
     if (data.byteLength !== t.byteLength) {
       throw new Error(`upload: ${data.byteLength} bytes for a ${t.dtype} [${t.shape.join(', ')}] tensor of ${t.byteLength} bytes`);
     }
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    // (a SharedArrayBuffer view — CPU backend memory — is fine for writeBuffer too)
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength) as Uint8Array<ArrayBuffer>;
     if (t.offset % 4 !== 0) throw new Error(`upload: a view starting at byte ${t.offset} (not a multiple of 4) cannot be written from the host`);
     this.flush(); // queue writes overtake recorded commands: those must go first
     const whole = bytes.byteLength & ~3;
@@ -443,6 +444,7 @@ export class WebGpuBackend implements Backend {
     const q = this.t(qt, 'attention: q'), k = this.t(kt, 'attention: kCache'), v = this.t(vt, 'attention: vCache');
     const out = this.t(outt, 'attention: out');
     const { n, window } = attentionShape(q, k, v, out, o);
+    if (o.headDim > ATTENTION_MAX_HEAD_DIM) throw new Error(`attention: headDim ${o.headDim} is more than the WebGPU kernel's ${ATTENTION_MAX_HEAD_DIM}`);
     const kernel = attentionKernel(k.dtype as 'f32' | 'f16');
     this.dispatch(kernel, { q, k, v, out }, {
       heads: o.heads, kvHeads: o.kvHeads, headDim: o.headDim, start: o.start, window, scale: o.scale,
@@ -453,6 +455,7 @@ export class WebGpuBackend implements Backend {
     const kv = this.t(kvt, 'sparseAttention: kv'), sink = this.t(sinkt, 'sparseAttention: sink');
     const q = this.t(qt, 'sparseAttention: q'), out = this.t(outt, 'sparseAttention: out');
     const { n, heads, d } = sparseAttentionShape(q, kv, rows, count, sink, out);
+    if (d > ATTENTION_MAX_HEAD_DIM) throw new Error(`sparseAttention: d ${d} is more than the WebGPU kernel's ${ATTENTION_MAX_HEAD_DIM}`);
     const r = this.hostData(rows, 'sparse attention rows');
     this.dispatch(sparseAttentionKernel(), { q, kv, rows: r, sink, out }, { count, heads, d, scale }, n * heads);
   }

@@ -1,0 +1,118 @@
+/**
+ * minke's engine inside the browser, in a Web Worker: the same loaders, models, kernels, chat
+ * formats and generation loop as the server, over a virtual file system (shims/fs.ts) of the
+ * model's files — fetched from the page's origin (and kept in the Origin Private File System, so
+ * the next visit reads them from disk) or picked by the user. Backend: WebGPU where the browser
+ * has an adapter, else the WASM CPU kernels (one thread).
+ *
+ * Protocol (postMessage): see protocol.ts.
+ */
+import './shims/globals.js';
+import { chatFormatFor } from '../../chat/format.js';
+import { promptOpensReasoning, ReasoningSplitter } from '../../chat/reasoning.js';
+import { generate, type GenerationResult } from '../../engine/generate.js';
+import { loadModel, type LanguageModel } from '../../models/index.js';
+import type { EngineReply, EngineRequest, ModelFile } from './protocol.js';
+import { registerFile } from './shims/fs.js';
+
+declare const self: { postMessage(m: EngineReply): void; onmessage: ((e: MessageEvent<EngineRequest>) => void) | null };
+
+let model: LanguageModel | undefined;
+const running = new Map<string, AbortController>();
+const post = (m: EngineReply) => self.postMessage(m);
+
+/** The kernels' .wasm files sit beside this bundle; the CPU backend reads them through the fs shim. */
+async function registerKernels(): Promise<void> {
+  for (const name of ['kernels.wasm', 'kernels-relaxed.wasm']) {
+    const url = new URL(name, import.meta.url); // (a plain name: bundlers glob `./${…}` templates)
+    const res = await fetch(url);
+    if (res.ok) registerFile(url.href, new Uint8Array(await res.arrayBuffer()));
+  }
+}
+
+/** OPFS directory for a model's cached files, or undefined where the browser has none. */
+async function cacheDir(name: string): Promise<FileSystemDirectoryHandle | undefined> {
+  try {
+    const root = await navigator.storage.getDirectory();
+    return await (await root.getDirectoryHandle('minke-models', { create: true })).getDirectoryHandle(name, { create: true });
+  } catch {
+    return undefined;
+  }
+}
+
+/** A model file as a Blob: from OPFS if cached, else fetched (and cached) or the user's File. */
+async function fileData(f: ModelFile, dir: FileSystemDirectoryHandle | undefined): Promise<Blob | Uint8Array> {
+  if (f.file) return f.file;
+  const cached = dir ? await dir.getFileHandle(f.path).then((h) => h.getFile()).catch(() => undefined) : undefined;
+  if (cached && (f.size === undefined || cached.size === f.size)) return cached;
+  const res = await fetch(f.url!);
+  if (!res.ok) throw new Error(`${f.url}: ${res.status} ${res.statusText}`);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  if (dir) {
+    try {
+      const w = await (await dir.getFileHandle(f.path, { create: true })).createWritable();
+      await w.write(bytes);
+      await w.close();
+    } catch { /* no room or no OPFS writes here: the model still runs from memory */ }
+  }
+  return bytes;
+}
+
+async function load(name: string, files: ModelFile[], backend: 'webgpu' | 'cpu'): Promise<void> {
+  await model?.close();
+  model = undefined;
+  await registerKernels();
+  const dir = files.some((f) => f.url) ? await cacheDir(name) : undefined;
+  let done = 0;
+  const total = files.reduce((s, f) => s + (f.size ?? f.file?.size ?? 0), 0);
+  for (const f of files) {
+    if (f.path.includes('/') || f.path.startsWith('.')) throw new Error(`model file "${f.path}" must be a plain file name`);
+    const data = await fileData(f, dir);
+    registerFile(`/models/${name}/${f.path}`, data);
+    done += data instanceof Blob ? data.size : data.byteLength;
+    post({ type: 'progress', done, total });
+  }
+  const warnings: string[] = [];
+  model = await loadModel(`/models/${name}`, { backendKind: backend, threads: 1, onWarning: (m) => warnings.push(m) });
+  const adapter = (model.backend as { adapterName?: string }).adapterName;
+  post({ type: 'loaded', name, backend: model.backend.name, adapter, warnings, architecture: model.description.architecture });
+}
+
+async function chat(req: Extract<EngineRequest, { type: 'chat' }>): Promise<void> {
+  if (!model) throw new Error('no model is loaded');
+  const abort = new AbortController();
+  running.set(req.id, abort);
+  const format = chatFormatFor(model);
+  const think = req.think ?? 'none';
+  const text = format.render(req.messages.map((m) => ({ ...m })), { think });
+  const prompt = format.encode(text);
+  const seq = model.newSequence({ contextLength: Math.min(model.description.contextLength, prompt.length + (req.maxTokens ?? 2048)) });
+  const split = new ReasoningSplitter({ startInReasoning: promptOpensReasoning(text) });
+  try {
+    // Thinking samples at temperature 1 (as the DeepSeek API does); else the request's.
+    const sampling = { temperature: think !== 'none' ? 1 : req.temperature ?? 0.8, topP: 1, topK: 0, minP: 0, repeatPenalty: 1 };
+    const it = generate(seq, model.tokenizer, prompt, { sampling, maxTokens: req.maxTokens, signal: abort.signal });
+    let r: IteratorResult<string, GenerationResult>;
+    while (!(r = await it.next()).done) {
+      const parts = split.push(r.value);
+      if (parts.reasoning || parts.answer) post({ type: 'delta', id: req.id, reasoning: parts.reasoning, content: parts.answer });
+    }
+    const rest = split.flush();
+    if (rest.reasoning || rest.answer) post({ type: 'delta', id: req.id, reasoning: rest.reasoning, content: rest.answer });
+    post({
+      type: 'done', id: req.id, finishReason: r.value.finishReason,
+      promptTokens: r.value.promptTokens, completionTokens: r.value.generatedTokens, tokensPerSecond: r.value.decodeTokensPerSecond,
+    });
+  } finally {
+    seq.free();
+    running.delete(req.id);
+  }
+}
+
+self.onmessage = (e) => {
+  const req = e.data;
+  const fail = (err: unknown) => post({ type: 'error', id: 'id' in req ? req.id : undefined, message: err instanceof Error ? err.message : String(err) });
+  if (req.type === 'load') load(req.name, req.files, req.backend).catch(fail);
+  else if (req.type === 'chat') chat(req).catch(fail);
+  else if (req.type === 'stop') running.get(req.id)?.abort();
+};

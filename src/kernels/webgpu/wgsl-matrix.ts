@@ -1,10 +1,10 @@
 /**
  * Matrix-vector and matrix-matrix products for every weight format, decoded in WGSL.
  *
- * One kernel shape for all formats: a workgroup computes one weight row against a tile of up to
- * TILE tokens. Its invocations stride over 32-element chunks of the row; each decodes its chunk
- * once into private memory and dots it with every token of the tile, then the workgroup sums the
- * partial dots in workgroup memory. Activations are plain f32 (no q8 quantisation, unlike the
+ * One kernel shape for all formats: a workgroup computes one weight row (or, for short rows,
+ * several: `lanes` invocations each) against a tile of up to TILE tokens. A row's invocations
+ * stride over its 32-element chunks; each decodes its chunk once into private memory and dots it
+ * with every token of the tile, then the partial dots are summed in workgroup memory. Activations are plain f32 (no q8 quantisation, unlike the
  * CPU kernels): y[t, r] = Σ_j dequant(W)[r, j] · x[t, j].
  *
  * The per-dtype decoders are ports of src/tensor/quant-gguf.ts (GGUF layouts, ggml-common.h) and
@@ -49,7 +49,7 @@ const ELEM: Partial<Record<DType, (B: string) => string>> = {
   return f32(${B}_i8(o + 2u + (j & 31u))) * ${B}_h16(o);`,
   mxfp4: (B) => `let o = b + 17u * (j >> 5u); let i = j & 31u;
   let q = (${B}_byte(o + 1u + (i & 15u)) >> ((i >> 4u) * 4u)) & 15u;
-  return e2m1(q) * ldexp(1.0, i32(${B}_byte(o)) - 127);`,
+  return ldexp(e2m1(q), i32(${B}_byte(o)) - 127); // 2^(e−127): e = 255 is 2^128 here, not NaN`,
   // K-quants: 256-element super-blocks (quant-gguf-k.ts).
   q2_k: (B) => `let o = b + 84u * (j >> 8u); let i = j & 255u;
   let sc = ${B}_byte(o + (i >> 4u));
@@ -95,37 +95,34 @@ const E2M1_WGSL = `fn e2m1(c: u32) -> f32 {
 /** FP8 E4M3FN byte → value (bias 7, subnormals, 0x7F/0xFF NaN). */
 const E4M3_WGSL = `fn e4m3(c: u32) -> f32 {
   let e = (c >> 3u) & 15u; let m = c & 7u;
-  if (e == 15u && m == 7u) { return bitcast<f32>(0x7FC00000u); }
+  if (e == 15u && m == 7u) { return bitcast<f32>(0x7FC00000u | c); } // NaN (a constant NaN is a WGSL error)
   let v = select(f32(8u + m) * ldexp(1.0, i32(e) - 10), f32(m) * ldexp(1.0, -9), e == 0u);
   return select(v, -v, (c & 0x80u) != 0u);
 }`;
 
 /** E8M0 byte → 2^(e−127); 0xFF is NaN. */
 const E8M0_WGSL = `fn e8m0(e: u32) -> f32 {
-  if (e == 255u) { return bitcast<f32>(0x7FC00000u); }
+  if (e == 255u) { return bitcast<f32>(0x7FC00000u | e); } // NaN, built at run time
   return ldexp(1.0, i32(e) - 127);
 }`;
-
-function needs(dtype: DType, what: 'e2m1' | 'h16'): boolean {
-  return what === 'e2m1' ? dtype === 'mxfp4' : dtype.startsWith('q');
-}
 
 /**
  * WGSL defining `fn <buf>_elem(rowByte: u32, j: u32) -> f32`: element j of the row that starts at
  * byte rowByte of logical buffer <buf>, for the unscaled dtypes (f32, f16, bf16, GGUF blocks,
- * mxfp4). Also defines helpers named `<buf>_h16`, `<buf>_i8` and, for mxfp4, `e2m1`.
+ * mxfp4). Also defines `<buf>_h16` and `<buf>_i8` (GGUF types) and, for mxfp4, `e2m1` (so a
+ * program can hold the mxfp4 decoder of only one buffer).
  */
 export function decodeWgsl(dtype: DType, buf: string): string {
   const body = ELEM[dtype];
   if (!body) throw new Error(`WebGPU: no WGSL decoder for dtype ${dtype}`);
   const out: string[] = [];
-  if (needs(dtype, 'h16')) {
+  if (dtype.startsWith('q')) { // GGUF blocks: f16 scales and signed bytes at any byte offset
     out.push(
       `fn ${buf}_h16(b: u32) -> f32 { return unpack2x16float(${buf}_u32at(b) & 0xFFFFu).x; }`,
       `fn ${buf}_i8(b: u32) -> i32 { return bitcast<i32>(${buf}_byte(b) << 24u) >> 24u; }`,
     );
   }
-  if (needs(dtype, 'e2m1')) out.push(E2M1_WGSL);
+  if (dtype === 'mxfp4') out.push(E2M1_WGSL);
   out.push(`fn ${buf}_elem(b: u32, j: u32) -> f32 {\n  ${body(buf)}\n}`);
   return out.join('\n');
 }
@@ -179,18 +176,21 @@ function matrixKernel(format: WeightFormat): KernelSource {
     k = {
       name, workgroupSize: WG,
       buffers: [{ name: 'w' }, ...(format.scale ? [{ name: 's' }] : []), { name: 'x' }, { name: 'y', write: true }],
-      params: ['rows: u32', 'k: u32', 'n: u32', 'tiles: u32', 'rowBytes: u32', 'scaleCols: u32'],
+      params: ['rows: u32', 'k: u32', 'n: u32', 'tiles: u32', 'lanes: u32', 'rowBytes: u32', 'scaleCols: u32'],
       code: `var<private> wv: array<f32, 32>;
 var<workgroup> red: array<f32, ${WG * TILE}>;
 ${chunkWgsl(format)}
 fn run(g: u32, l: u32) {
-  let r = g / p.tiles;
-  if (r >= p.rows) { return; } // the folded 2-D dispatch may round the workgroup count up
+  // p.lanes invocations per row, 64 / p.lanes rows per workgroup (short rows share a workgroup).
+  let r = (g / p.tiles) * (${WG}u / p.lanes) + l / p.lanes;
+  let lane = l % p.lanes;
   let t0 = (g % p.tiles) * ${TILE}u;
   let nt = min(${TILE}u, p.n - t0);
   var acc: array<f32, ${TILE}>;
-  let chunks = (p.k + 31u) / 32u;
-  for (var c = l; c < chunks; c += ${WG}u) {
+  // Rows past the end (the last workgroup, or a 2-D dispatch rounded up) skip the work but still
+  // reach every barrier.
+  let chunks = select(0u, (p.k + 31u) / 32u, r < p.rows);
+  for (var c = lane; c < chunks; c += p.lanes) {
     let base = 32u * c;
     let len = min(32u, p.k - base);
     wchunk(r, c, len);
@@ -201,15 +201,17 @@ fn run(g: u32, l: u32) {
       acc[t] += sum;
     }
   }
-  for (var t = 0u; t < ${TILE}u; t++) { red[t * ${WG}u + l] = acc[t]; }
+  for (var t = 0u; t < nt; t++) { red[t * ${WG}u + l] = acc[t]; }
   workgroupBarrier();
-  for (var h = ${WG / 2}u; h > 0u; h >>= 1u) {
-    if (l < h) {
-      for (var t = 0u; t < ${TILE}u; t++) { red[t * ${WG}u + l] += red[t * ${WG}u + l + h]; }
+  for (var h = p.lanes / 2u; h > 0u; h >>= 1u) {
+    if (lane < h) {
+      for (var t = 0u; t < nt; t++) { red[t * ${WG}u + l] += red[t * ${WG}u + l + h]; }
     }
     workgroupBarrier();
   }
-  if (l < nt) { y_setf((t0 + l) * p.rows + r, red[l * ${WG}u]); }
+  if (lane == 0u && r < p.rows) {
+    for (var t = 0u; t < nt; t++) { y_setf((t0 + t) * p.rows + r, red[t * ${WG}u + l]); }
+  }
 }`,
     };
     kernels.set(name, k);
@@ -226,10 +228,13 @@ export function planMatrix(format: WeightFormat, rows: number, k: number, n: num
   if (k % blockElems !== 0) throw new Error(`WebGPU matrix: ${what}: k is not a whole number of ${format.dtype} blocks`);
   if (format.scale?.rows === 1 && k % 32 !== 0) throw new Error(`WebGPU matrix: ${what}: k must be a multiple of 32`);
   const tiles = Math.ceil(n / TILE);
+  // Invocations per row: a power of two covering the row's 32-element chunks, at most WG.
+  let lanes = 1;
+  while (lanes < WG && lanes * 32 < k) lanes *= 2;
   const scaleCols = format.scale ? Math.ceil(k / format.scale.cols) : 0;
   return {
     kernel: matrixKernel(format),
-    params: { rows, k, n, tiles, rowBytes: rowBytes(format.dtype, k), scaleCols },
-    workgroups: rows * tiles,
+    params: { rows, k, n, tiles, lanes, rowBytes: rowBytes(format.dtype, k), scaleCols },
+    workgroups: Math.ceil(rows / (WG / lanes)) * tiles,
   };
 }

@@ -46,8 +46,14 @@ export async function loadForCli(modelPath: string, opts: CliLoadOptions): Promi
   } finally {
     progress?.end();
   }
-  if (log) log.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s\n`);
+  if (log) log.write(`loaded in ${((performance.now() - t0) / 1000).toFixed(2)} s on ${backendName(model.backend)}\n`);
   return model;
+}
+
+/** "cpu (2 threads)" or "webgpu (the adapter's name)". */
+function backendName(b: LanguageModel['backend']): string {
+  const adapter = (b as { adapterName?: string }).adapterName;
+  return adapter ? `${b.name} (${adapter})` : `${b.name} (${b.threads} thread${b.threads === 1 ? '' : 's'})`;
 }
 
 /** The context a command's sequence gets: --ctx, else what the model gives by default. */

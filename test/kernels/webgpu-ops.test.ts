@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { Backend, Tensor } from '../../src/kernels/backend.js';
 import { CpuBackend } from '../../src/kernels/cpu/cpu-backend.js';
 import type { WebGpuBackend } from '../../src/kernels/webgpu/webgpu-backend.js';
+import { quantize } from '../../src/tensor/dequantize.js';
 import type { DType } from '../../src/tensor/dtype.js';
 import { f32ToBf16, f32ToF16 } from '../../src/tensor/float.js';
 import { webGpuBackend } from './webgpu-util.js';
@@ -111,14 +112,16 @@ describe('WebGPU backend ops match the CPU backend', { skip }, () => {
     await same(yg, yc, 'mul broadcast');
   });
 
-  it('embedding of f32, f16 and bf16 tables', async () => {
-    const table = random(7 * 33, 10);
+  it('embedding of f32, f16, bf16 and GGUF-quantised tables', async () => {
     const ids = [6, 0, 3, 3];
-    for (const dtype of ['f32', 'f16', 'bf16'] as const) {
-      const bytes = dtype === 'f32' ? table : Uint16Array.from(table, dtype === 'f16' ? f32ToF16 : f32ToBf16);
-      const tg = gpu.alloc(dtype, [7, 33]), tc = cpu.alloc(dtype, [7, 33]);
+    for (const dtype of ['f32', 'f16', 'bf16', 'q8_0', 'q4_k', 'q6_k'] as const) {
+      const d = dtype.startsWith('q') ? 256 : 33;
+      const table = random(7 * d, 10);
+      const bytes = dtype === 'f32' ? table : dtype.startsWith('q') ? quantize({ dtype }, table, 7, d).data
+        : Uint16Array.from(table, dtype === 'f16' ? f32ToF16 : f32ToBf16);
+      const tg = gpu.alloc(dtype, [7, d]), tc = cpu.alloc(dtype, [7, d]);
       gpu.upload(tg, bytes); cpu.upload(tc, bytes);
-      const [yg, yc] = fresh([4, 33]);
+      const [yg, yc] = fresh([4, d]);
       gpu.embedding(tg, ids, yg); cpu.embedding(tc, ids, yc);
       await same(yg, yc, `embedding ${dtype}`, 0);
     }

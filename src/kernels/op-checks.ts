@@ -3,6 +3,7 @@
  * (nothing else about a tensor is needed) and returns the sizes the kernels run over, or throws
  * an error that names the op, the argument and what it should have been.
  */
+import { byteSize, type DType, rowBytes } from '../tensor/dtype.js';
 import { type AttentionOptions, numel, type RopeOptions, type Tensor } from './backend.js';
 
 /** Rows × row length of an f32 tensor (its last dimension). */
@@ -135,4 +136,50 @@ export function sparseAttentionShape(q: Tensor, kv: Tensor, rows: Int32Array, co
 
 export function topkCount(k: number, d: number): void {
   if (!Number.isInteger(k) || k < 1 || k > d) throw new Error(`topk: k = ${k} must be from 1 to the row length ${d}`);
+}
+
+// ---- memory ops (view, rows): where a slice of a tensor's bytes starts and how long it is ----------
+
+/** Bytes of a `dtype` tensor of `shape`, or an error naming it. */
+export function tensorBytes(dtype: DType, shape: readonly number[], what: string): number {
+  for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: bad shape [${shape.join(', ')}]`);
+  const n = byteSize(dtype, numel(shape));
+  if (n === undefined) throw new Error(`${what}: [${shape.join(', ')}] is not a whole number of ${dtype} blocks`);
+  return n;
+}
+
+/** view(t, offset, shape) of a tensor of `byteLength` bytes: the view's first byte and length. */
+export function viewRange(t: Tensor, byteLength: number, offset: number, shape: readonly number[]): { start: number; bytes: number } {
+  if (t.scale) throw new Error('view: a scaled weight can only be sliced by rows(); use rows(t, row0, row1)');
+  const start = byteSize(t.dtype, offset);
+  if (!Number.isInteger(offset) || offset < 0 || start === undefined) {
+    throw new Error(`view: offset ${offset} is not a whole number of ${t.dtype} blocks`);
+  }
+  const bytes = tensorBytes(t.dtype, shape, 'view');
+  if (start + bytes > byteLength) {
+    throw new Error(`view: [${shape.join(', ')}] at element ${offset} overruns a tensor of [${t.shape.join(', ')}]`);
+  }
+  return { start, bytes };
+}
+
+/** A byte range and the shape it holds. */
+export interface Slice { readonly start: number; readonly bytes: number; readonly shape: [number, number] }
+
+/** rows(t, row0, row1) of a 2-D weight: its rows' bytes and, for scaled formats, the scale rows' (tile-aligned). */
+export function rowsRange(t: Tensor, row0: number, row1: number): { rows: Slice; scale?: Slice } {
+  if (t.shape.length !== 2) throw new Error(`rows: needs a 2-D tensor, got [${t.shape.join(', ')}]`);
+  const [rows, cols] = t.shape;
+  if (!(Number.isInteger(row0) && Number.isInteger(row1) && row0 >= 0 && row0 < row1 && row1 <= rows)) {
+    throw new Error(`rows: bad range [${row0}, ${row1}) of ${rows} rows`);
+  }
+  const rb = rowBytes(t.dtype, cols);
+  const slice: Slice = { start: row0 * rb, bytes: (row1 - row0) * rb, shape: [row1 - row0, cols] };
+  if (!t.scale) return { rows: slice };
+  const tr = t.scale.rows, st = t.scale.tensor;
+  if (row0 % tr !== 0 || (row1 % tr !== 0 && row1 !== rows)) {
+    throw new Error(`rows: [${row0}, ${row1}) does not follow the ${tr}-row scale tiles`);
+  }
+  const srb = rowBytes(st.dtype, st.shape[1]);
+  const s0 = row0 / tr, s1 = Math.ceil(row1 / tr);
+  return { rows: slice, scale: { start: s0 * srb, bytes: (s1 - s0) * srb, shape: [s1 - s0, st.shape[1]] } };
 }

@@ -2,14 +2,15 @@
  * The CPU backend: tensors in one shared WebAssembly.Memory (heap.ts), ops run by the WASM SIMD
  * kernels, split over a worker pool (pool.ts). Ops run to completion before they return.
  */
-import { byteSize, type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
+import { type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
 import { dequantizeRow } from '../../tensor/quant-gguf.js';
 import {
-  type AttentionOptions, type Backend, formatOf, numel, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
+  type AttentionOptions, type Backend, formatOf, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
   type WeightSpec,
 } from '../backend.js';
 import {
-  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, sparseAttentionShape, topkCount,
+  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, sparseAttentionShape,
+  tensorBytes, topkCount, viewRange,
 } from '../op-checks.js';
 import { WasmHeap } from './heap.js';
 import { ACT_QUANTIZERS } from './kernels-quant.js';
@@ -44,14 +45,6 @@ export class CpuTensor implements Tensor {
     readonly owned: boolean,
     readonly scale?: TensorScale,
   ) {}
-}
-
-/** Bytes of a `dtype` tensor of `shape`, or an error naming it. */
-function bytesOf(dtype: DType, shape: readonly number[], what: string): number {
-  for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: bad shape [${shape.join(', ')}]`);
-  const n = byteSize(dtype, numel(shape));
-  if (n === undefined) throw new Error(`${what}: [${shape.join(', ')}] is not a whole number of ${dtype} blocks`);
-  return n;
 }
 
 /** Shape of the scale tensor of a [rows, cols] weight in `format`. */
@@ -132,7 +125,7 @@ export class CpuBackend implements Backend {
   }
 
   private allocRaw(dtype: DType, shape: readonly number[], what: string, scale?: TensorScale): CpuTensor {
-    const bytes = bytesOf(dtype, shape, what);
+    const bytes = tensorBytes(dtype, shape, what);
     return new CpuTensor(dtype, [...shape], this.heap.alloc(bytes, what), bytes, true, scale);
   }
 
@@ -164,38 +157,16 @@ export class CpuBackend implements Backend {
 
   view(x: Tensor, offset: number, shape: readonly number[]): Tensor {
     const t = this.t(x);
-    if (t.scale) throw new Error('view: a scaled weight can only be sliced by rows(); use rows(t, row0, row1)');
-    const start = byteSize(t.dtype, offset);
-    if (!Number.isInteger(offset) || offset < 0 || start === undefined) {
-      throw new Error(`view: offset ${offset} is not a whole number of ${t.dtype} blocks`);
-    }
-    const bytes = bytesOf(t.dtype, shape, 'view');
-    if (start + bytes > t.byteLength) {
-      throw new Error(`view: [${shape.join(', ')}] at element ${offset} overruns a tensor of [${t.shape.join(', ')}]`);
-    }
+    const { start, bytes } = viewRange(t, t.byteLength, offset, shape);
     return new CpuTensor(t.dtype, [...shape], t.ptr + start, bytes, false);
   }
 
   rows(x: Tensor, row0: number, row1: number): Tensor {
     const t = this.t(x);
-    if (t.shape.length !== 2) throw new Error(`rows: needs a 2-D tensor, got [${t.shape.join(', ')}]`);
-    const [rows, cols] = t.shape;
-    if (!(Number.isInteger(row0) && Number.isInteger(row1) && row0 >= 0 && row0 < row1 && row1 <= rows)) {
-      throw new Error(`rows: bad range [${row0}, ${row1}) of ${rows} rows`);
-    }
-    const rb = rowBytes(t.dtype, cols);
-    let scale: TensorScale | undefined;
-    if (t.scale) {
-      const tr = t.scale.rows;
-      if (row0 % tr !== 0 || (row1 % tr !== 0 && row1 !== rows)) {
-        throw new Error(`rows: [${row0}, ${row1}) does not follow the ${tr}-row scale tiles`);
-      }
-      const st = this.t(t.scale.tensor);
-      const srb = rowBytes(st.dtype, st.shape[1]);
-      const s0 = row0 / tr, s1 = Math.ceil(row1 / tr);
-      scale = { ...t.scale, tensor: new CpuTensor(st.dtype, [s1 - s0, st.shape[1]], st.ptr + s0 * srb, (s1 - s0) * srb, false) };
-    }
-    return new CpuTensor(t.dtype, [row1 - row0, cols], t.ptr + row0 * rb, (row1 - row0) * rb, false, scale);
+    const { rows, scale } = rowsRange(t, row0, row1);
+    const st = scale && this.t(t.scale!.tensor);
+    const sv = st && { ...t.scale!, tensor: new CpuTensor(st.dtype, scale.shape, st.ptr + scale.start, scale.bytes, false) };
+    return new CpuTensor(t.dtype, rows.shape, t.ptr + rows.start, rows.bytes, false, sv);
   }
 
   /** A live view of a tensor's bytes (shared memory is never detached, so it stays valid). */

@@ -4,14 +4,14 @@
  * command encoder and submitted together when a result is read back (download, argmax, topk) or
  * host data has to go in first, so a decode step runs on the GPU with one read-back at its end.
  */
-import { byteSize, type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
+import { type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
 import {
-  type AttentionOptions, type Backend, formatOf, numel, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
+  type AttentionOptions, type Backend, formatOf, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
   type WeightSpec,
 } from '../backend.js';
 import {
-  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, sparseAttentionShape,
-  topkCount,
+  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, sparseAttentionShape,
+  tensorBytes, topkCount, viewRange,
 } from '../op-checks.js';
 import { requestWebGpuDevice, type WebGpuDeviceOptions } from './device.js';
 import { generateProgram, type KernelSource, paramBytes, paramFields } from './kernel.js';
@@ -71,13 +71,6 @@ export class WebGpuBackend implements Backend {
     return x;
   }
 
-  private bytesOf(dtype: DType, shape: readonly number[], what: string): number {
-    for (const d of shape) if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: bad shape [${shape.join(', ')}]`);
-    const n = byteSize(dtype, numel(shape));
-    if (n === undefined) throw new Error(`${what}: [${shape.join(', ')}] is not a whole number of ${dtype} blocks`);
-    return n;
-  }
-
   private newBuffer(bytes: number, what: string, mapped = false): GPUBuffer {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
     const limits = this.device.limits;
@@ -91,7 +84,7 @@ export class WebGpuBackend implements Backend {
   }
 
   private allocRaw(dtype: DType, shape: readonly number[], what: string, scale?: TensorScale, mapped = false): GpuTensor {
-    const bytes = this.bytesOf(dtype, shape, what);
+    const bytes = tensorBytes(dtype, shape, what);
     return new GpuTensor(dtype, [...shape], this.newBuffer(bytes, what, mapped), 0, bytes, true, scale);
   }
 
@@ -124,38 +117,16 @@ export class WebGpuBackend implements Backend {
 
   view(x: Tensor, offset: number, shape: readonly number[]): Tensor {
     const t = this.t(x);
-    if (t.scale) throw new Error('view: a scaled weight can only be sliced by rows(); use rows(t, row0, row1)');
-    const start = byteSize(t.dtype, offset);
-    if (!Number.isInteger(offset) || offset < 0 || start === undefined) {
-      throw new Error(`view: offset ${offset} is not a whole number of ${t.dtype} blocks`);
-    }
-    const bytes = this.bytesOf(t.dtype, shape, 'view');
-    if (start + bytes > t.byteLength) {
-      throw new Error(`view: [${shape.join(', ')}] at element ${offset} overruns a tensor of [${t.shape.join(', ')}]`);
-    }
+    const { start, bytes } = viewRange(t, t.byteLength, offset, shape);
     return new GpuTensor(t.dtype, [...shape], t.buffer, t.offset + start, bytes, false);
   }
 
   rows(x: Tensor, row0: number, row1: number): Tensor {
     const t = this.t(x);
-    if (t.shape.length !== 2) throw new Error(`rows: needs a 2-D tensor, got [${t.shape.join(', ')}]`);
-    const [rows, cols] = t.shape;
-    if (!(Number.isInteger(row0) && Number.isInteger(row1) && row0 >= 0 && row0 < row1 && row1 <= rows)) {
-      throw new Error(`rows: bad range [${row0}, ${row1}) of ${rows} rows`);
-    }
-    const rb = rowBytes(t.dtype, cols);
-    let scale: TensorScale | undefined;
-    if (t.scale) {
-      const tr = t.scale.rows;
-      if (row0 % tr !== 0 || (row1 % tr !== 0 && row1 !== rows)) {
-        throw new Error(`rows: [${row0}, ${row1}) does not follow the ${tr}-row scale tiles`);
-      }
-      const st = this.t(t.scale.tensor);
-      const srb = rowBytes(st.dtype, st.shape[1]);
-      const s0 = row0 / tr, s1 = Math.ceil(row1 / tr);
-      scale = { ...t.scale, tensor: new GpuTensor(st.dtype, [s1 - s0, st.shape[1]], st.buffer, st.offset + s0 * srb, (s1 - s0) * srb, false) };
-    }
-    return new GpuTensor(t.dtype, [row1 - row0, cols], t.buffer, t.offset + row0 * rb, (row1 - row0) * rb, false, scale);
+    const { rows, scale } = rowsRange(t, row0, row1);
+    const st = scale && this.t(t.scale!.tensor);
+    const sv = st && { ...t.scale!, tensor: new GpuTensor(st.dtype, scale.shape, st.buffer, st.offset + scale.start, scale.bytes, false) };
+    return new GpuTensor(t.dtype, rows.shape, t.buffer, t.offset + rows.start, rows.bytes, false, sv);
   }
 
   upload(x: Tensor, data: ArrayBufferView): void {

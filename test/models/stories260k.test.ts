@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CpuBackend } from '../../src/kernels/cpu/cpu-backend.js';
 import { loadModel, type LanguageModel } from '../../src/models/index.js';
-import { argmax, greedyCases, softmax, STORIES_BIN, STORIES_GGUF, STORIES_TOK, top5Error } from './util.js';
+import { argmax, checkGreedyCase, greedyCases, softmax, STORIES_BIN, STORIES_GGUF, STORIES_TOK, top5Error } from './util.js';
 
 const CASES = greedyCases();
 const SOURCES = [['GGUF', STORIES_GGUF], ['llama2.c .bin', STORIES_BIN]] as const;
@@ -30,21 +30,7 @@ for (const [label, path] of SOURCES) {
       for (const c of CASES) {
         it(JSON.stringify(c.prompt), async () => {
           assert.deepEqual(model.tokenizer.encode(c.prompt, { addBos: false }), c.prompt_tokens);
-          const ids = model.tokenizer.encode(c.prompt);
-          assert.deepEqual(ids, c.input_ids);
-          const seq = model.newSequence({ contextLength: 512 });
-          let logits = await seq.forward(ids);
-          const out: number[] = [];
-          let worst = 0;
-          for (let i = 0; i < c.generated_ids.length; i++) {
-            worst = Math.max(worst, top5Error(softmax(logits), c.steps[i]));
-            out.push(argmax(logits));
-            logits = await seq.forward([out[i]]);
-          }
-          assert.deepEqual(out, c.generated_ids);
-          assert.ok(worst <= 1e-4, `top-5 probabilities differ from llama.cpp's by up to ${worst}`);
-          assert.equal(seq.length, ids.length + out.length);
-          seq.free();
+          await checkGreedyCase(model, c);
         });
       }
     });

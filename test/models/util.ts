@@ -1,6 +1,8 @@
 /** Helpers shared by the model tests. */
+import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { LanguageModel } from '../../src/models/index.js';
 
 /** A path under <repo>/../shared (tests run from dist/test/models/). */
 export function sharedPath(rel: string): string {
@@ -44,4 +46,26 @@ export function argmax(a: ArrayLike<number>): number {
 /** Largest |p(id) − reference p| over a step's top-5. */
 export function top5Error(probs: Float64Array, step: GreedyStep): number {
   return Math.max(...step.top5.map((t) => Math.abs(probs[t.id] - t.p)));
+}
+
+/**
+ * One stories260K case against llama.cpp: the prompt's ids, 64 greedy tokens and every step's
+ * top-5 probabilities within 1e-4.
+ */
+export async function checkGreedyCase(model: LanguageModel, c: GreedyCase): Promise<void> {
+  const ids = model.tokenizer.encode(c.prompt);
+  assert.deepEqual(ids, c.input_ids);
+  const seq = model.newSequence({ contextLength: 512 });
+  let logits = await seq.forward(ids);
+  const out: number[] = [];
+  let worst = 0;
+  for (let i = 0; i < c.generated_ids.length; i++) {
+    worst = Math.max(worst, top5Error(softmax(logits), c.steps[i]));
+    out.push(argmax(logits));
+    logits = await seq.forward([out[i]]);
+  }
+  assert.deepEqual(out, c.generated_ids);
+  assert.ok(worst <= 1e-4, `top-5 probabilities differ from llama.cpp's by up to ${worst}`);
+  assert.equal(seq.length, ids.length + out.length);
+  seq.free();
 }

@@ -3,8 +3,14 @@
  * message with its attached files in front of its text. Earlier reasoning is not sent back (as in
  * DeepSeek's multi-turn rule: only the answers stay in the context).
  */
-import type { ChatTurn } from '../server/chat.js';
-import type { Attachment, Conversation, StoredMessage } from './store.js';
+// No imports: the web app's browser mode builds its prompts with this module too.
+
+/** An attached text file. */
+interface Attachment { readonly name: string; readonly content: string }
+/** A message of the branch, as stored (server) or kept in the browser. */
+interface BranchMessage { readonly role: 'user' | 'assistant'; readonly content: string; readonly attachments?: readonly Attachment[] }
+/** One turn of the chat the model is given (a server ChatTurn, a browser ChatTurn). */
+export interface PromptTurn { readonly role: 'system' | 'user' | 'assistant'; readonly content: string }
 
 /**
  * A user message as the model reads it: each file as `[file NAME]` and its content in a code fence
@@ -21,9 +27,9 @@ export function userContent(text: string, attachments: readonly Pick<Attachment,
   return files.length ? `${files.join('\n')}\n${text}` : text;
 }
 
-/** The turns of a job from `conversation`'s system prompt and a branch (root first). */
-export function chatTurns(conversation: Pick<Conversation, 'system'>, branch: readonly StoredMessage[]): ChatTurn[] {
-  const turns: ChatTurn[] = conversation.system ? [{ role: 'system', content: conversation.system }] : [];
+/** The turns of a job from the conversation's system prompt and a branch (root first). */
+export function chatTurns(system: string, branch: readonly BranchMessage[]): PromptTurn[] {
+  const turns: PromptTurn[] = system ? [{ role: 'system', content: system }] : [];
   for (const m of branch) turns.push({ role: m.role, content: m.role === 'user' ? userContent(m.content, m.attachments) : m.content });
   return turns;
 }

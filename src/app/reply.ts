@@ -84,7 +84,7 @@ export class Reply {
     try {
       const conversation = this.store.getConversation(this.req.conversationId)!;
       const run = backend.chat({
-        model: backend.info.id, messages: chatTurns(conversation, this.store.path(conversation.id, this.req.userMessageId)),
+        model: backend.info.id, messages: chatTurns(conversation.system, this.store.path(conversation.id, this.req.userMessageId)),
         think, tools: [], toolChoice: 'none', responseFormat: 'text', maxTokens, stop: [], temperature,
         logprobs: false, topLogprobs: 0, signal: this.abort.signal,
       });

@@ -1,10 +1,13 @@
 /**
  * The pre-built web app (dist/app/web) as static files at `/`: no API key needed, nothing outside
  * the folder reachable, index.html for the app's own page paths. Without a build, `/` says so.
+ * The shipped model's files are at `/models/minke-nano/<file>` for the app's in-browser engine,
+ * and every answer is cross-origin isolated (COOP + COEP), which that engine's shared WASM memory needs.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NANO_MODEL_DIR, NANO_MODEL_NAME } from '../models/shipped.js';
 import { ApiError } from '../server/errors.js';
 import type { Exchange, Route } from '../server/http.js';
 
@@ -30,11 +33,23 @@ const NOT_BUILT = `<!doctype html>
 </body></html>
 `;
 
-/** GET `/` and every file under `dir`. */
-export function staticRoutes(dir = defaultWebDir()): Route[] {
+const MODEL_PREFIX = `models/${NANO_MODEL_NAME}/`;
+
+/** GET `/`, every file under `dir`, and the shipped model's files (from `modelDir`). */
+export function staticRoutes(dir = defaultWebDir(), modelDir = NANO_MODEL_DIR): Route[] {
   const root = path.resolve(dir);
   const handler = async (x: Exchange): Promise<void> => {
     const rel = x.params['*'] ?? '';
+    if (rel.startsWith(MODEL_PREFIX)) {
+      const file = resolveInside(path.resolve(modelDir), rel.slice(MODEL_PREFIX.length));
+      if (file && isFile(file)) {
+        // An ETag lets the browser engine keep its OPFS copy until the file changes.
+        const st = fs.statSync(file), etag = `"${st.size}-${Math.floor(st.mtimeMs)}"`;
+        if (x.req.headers['if-none-match'] === etag) { x.res.writeHead(304, { etag, ...ISOLATION }); x.res.end(); return; }
+        return send(x, 200, TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream', fs.readFileSync(file), 'no-cache', etag);
+      }
+      throw new ApiError(404, `no route for GET /${rel}`, { type: 'not_found_error' });
+    }
     if (!fs.existsSync(path.join(root, 'index.html'))) {
       if (rel === '') return send(x, 200, 'text/html; charset=utf-8', Buffer.from(NOT_BUILT), 'no-cache');
       throw new ApiError(404, `no route for GET /${rel}`, { type: 'not_found_error' });
@@ -70,7 +85,13 @@ function cacheOf(rel: string): string {
   return rel.startsWith('assets/') ? 'public, max-age=31536000, immutable' : 'no-cache';
 }
 
-function send(x: Exchange, status: number, type: string, body: Buffer, cache: string): void {
-  x.res.writeHead(status, { 'content-type': type, 'content-length': body.length, 'cache-control': cache, 'x-content-type-options': 'nosniff' });
+/** Cross-origin isolation: the browser engine's WASM kernels need shared memory. */
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
+
+function send(x: Exchange, status: number, type: string, body: Buffer, cache: string, etag?: string): void {
+  x.res.writeHead(status, {
+    'content-type': type, 'content-length': body.length, 'cache-control': cache, 'x-content-type-options': 'nosniff', ...ISOLATION,
+    ...(etag ? { etag } : {}),
+  });
   x.res.end(body);
 }

@@ -40,19 +40,33 @@ async function cacheDir(name: string): Promise<FileSystemDirectoryHandle | undef
   }
 }
 
-/** A model file as a Blob: from OPFS if cached, else fetched (and cached) or the user's File. */
+/**
+ * A model file: the user's File, or fetched — revalidated against the OPFS copy with the ETag
+ * stored beside it (304: the copy is current), the copy alone when the page's origin is offline.
+ */
 async function fileData(f: ModelFile, dir: FileSystemDirectoryHandle | undefined): Promise<Blob | Uint8Array> {
   if (f.file) return f.file;
-  const cached = dir ? await dir.getFileHandle(f.path).then((h) => h.getFile()).catch(() => undefined) : undefined;
-  if (cached && (f.size === undefined || cached.size === f.size)) return cached;
-  const res = await fetch(f.url!);
+  const read = (name: string) => dir ? dir.getFileHandle(name).then((h) => h.getFile()).catch(() => undefined) : Promise.resolve(undefined);
+  const cached = await read(f.path);
+  const etag = await (await read(`${f.path}.etag`))?.text();
+  let res: Response;
+  try {
+    res = await fetch(f.url!, { headers: cached && etag ? { 'if-none-match': etag } : {} });
+  } catch (err) {
+    if (cached) return cached;
+    throw err;
+  }
+  if (res.status === 304 && cached) return cached;
   if (!res.ok) throw new Error(`${f.url}: ${res.status} ${res.statusText}`);
   const bytes = new Uint8Array(await res.arrayBuffer());
-  if (dir) {
+  const tag = res.headers.get('etag');
+  if (dir && tag) {
     try {
-      const w = await (await dir.getFileHandle(f.path, { create: true })).createWritable();
-      await w.write(bytes);
-      await w.close();
+      for (const [name, data] of [[f.path, bytes], [`${f.path}.etag`, tag]] as const) {
+        const w = await (await dir.getFileHandle(name, { create: true })).createWritable();
+        await w.write(data);
+        await w.close();
+      }
     } catch { /* no room or no OPFS writes here: the model still runs from memory */ }
   }
   return bytes;

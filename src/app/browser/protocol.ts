@@ -2,13 +2,13 @@
 /** Reasoning mode, as chat/format.ts's ThinkMode (this file is shared with the page, which has no Node types). */
 export type ThinkMode = 'none' | 'high' | 'max';
 
-/** One file of a model: fetched from `url` (cached in OPFS) or a File the user picked. */
+/** One file of a model: fetched from `url` (cached in OPFS, revalidated by ETag) or a File the user picked. */
 export interface ModelFile {
   /** The file's name in the model directory (config.json, model.safetensors, …). */
   readonly path: string;
   readonly url?: string;
   readonly file?: File;
-  /** Bytes, where known: a cached copy of another size is fetched again. */
+  /** Bytes, where known (progress). */
   readonly size?: number;
 }
 

@@ -1,5 +1,6 @@
 // The client of the app API (/app/api) and the OpenAI-compatible /models, both at this origin.
-// Paths are relative, so the app works wherever the server mounts it.
+// Paths are relative, so the app works wherever the server mounts it. `api` is what the app
+// calls: this server client, or browser mode's local one (local-api.ts), chosen at start-up.
 import { readSse } from './sse.js';
 import type {
   AppSettings, Attachment, Conversation, ConversationSettings, ConversationSummary, Message, ModelEntry, ReplyEvent, Think,
@@ -54,7 +55,7 @@ export interface SendBody {
   max_tokens?: number;
 }
 
-export const api = {
+export const serverApi = {
   models: async (): Promise<ModelEntry[]> => (await json<{ data: ModelEntry[] }>('GET', 'models')).data,
   conversations: (q = ''): Promise<ConversationSummary[]> =>
     json('GET', `app/api/conversations${q ? `?q=${encodeURIComponent(q)}` : ''}`),
@@ -72,6 +73,15 @@ export const api = {
   putSettings: (s: AppSettings): Promise<AppSettings> => json('PUT', 'app/api/settings', s),
   tokenize: async (model: string, text: string): Promise<number> => (await json<{ tokens: number }>('POST', 'app/api/tokenize', { model, text })).tokens,
 };
+
+export type Api = typeof serverApi;
+
+/** The API the app uses (a live binding: `useApi` switches it for every importer). */
+export let api: Api = serverApi;
+
+export function useApi(impl: Api): void {
+  api = impl;
+}
 
 /** POSTs and yields the reply's SSE events, parsed. */
 async function* replyStream(path: string, body: unknown): AsyncGenerator<ReplyEvent> {

@@ -1,4 +1,5 @@
-// Entry point: mount the app, load what the server has, follow the address bar.
+// Entry point: mount the app, load what the server (or, in browser mode, this browser) has, follow
+// the address bar.
 import { render } from 'preact';
 import 'katex/dist/katex.min.css';
 import './styles.css';

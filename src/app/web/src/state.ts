@@ -1,7 +1,8 @@
 // The app's state and every action on it. Components read `store.state` and call the actions;
 // changes are announced to subscribers at most once per frame-ish tick so a fast stream does not
 // re-render per token.
-import { AuthError, api, apiKey, type SendBody } from './api.js';
+import { AuthError, api, apiKey, serverApi, useApi, type SendBody } from './api.js';
+import { LocalApi, type BackendChoice, type EngineStatus } from './local-api.js';
 import { newestLeaf, siblingsOf } from './tree.js';
 import type {
   AppSettings, Attachment, Conversation, ConversationSettings, ConversationSummary, Message, ModelEntry, ReplyEvent, Think,
@@ -27,6 +28,14 @@ export interface ThinkClock {
   end?: number;
 }
 
+/** Browser mode: the engine runs in this page and conversations stay in this browser. */
+export interface BrowserMode {
+  /** The server's API did not answer (plain static hosting): browser mode is the only mode. */
+  noServer: boolean;
+  backend: BackendChoice;
+  engine: EngineStatus;
+}
+
 export interface State {
   ready: boolean;
   /** The server wants an API key (a 401 came back). */
@@ -44,7 +53,11 @@ export interface State {
   /** A request that failed before or outside a message, shown plainly in the chat. */
   banner: { conversationId: string | null; text: string } | null;
   sidebarOpen: boolean;
+  /** null in server mode. */
+  browser: BrowserMode | null;
 }
+
+const MODE_KEY = 'minke.mode';
 
 // The API's defaults (DeepSeek's temperature is 1.0).
 const DEFAULT_SETTINGS: ConversationSettings = { think: 'none', temperature: 1 };
@@ -52,7 +65,7 @@ const DEFAULT_SETTINGS: ConversationSettings = { think: 'none', temperature: 1 }
 export class Store {
   state: State = {
     ready: false, needKey: false, list: [], query: '', models: [], settings: {}, currentId: null,
-    chats: new Map(), streaming: new Map(), clocks: new Map(), banner: null, sidebarOpen: false,
+    chats: new Map(), streaming: new Map(), clocks: new Map(), banner: null, sidebarOpen: false, browser: null,
   };
   private listeners = new Set<() => void>();
   private pending: ReturnType<typeof setTimeout> | undefined;
@@ -62,6 +75,7 @@ export class Store {
   private writes: Promise<unknown> = Promise.resolve();
   /** The conversation being fetched, so the hashchange that opening it causes does not fetch it again. */
   private loading: string | null = null;
+  private local: LocalApi | undefined;
 
   subscribe(fn: () => void): () => void {
     this.listeners.add(fn);
@@ -81,15 +95,72 @@ export class Store {
 
   async init(): Promise<void> {
     try {
+      await this.chooseMode();
       const [settings, models, list] = await Promise.all([api.settings(), api.models(), api.conversations(this.state.query)]);
       Object.assign(this.state, { settings, models, list, ready: true, needKey: false });
       applyTheme(settings.theme);
       this.changed();
+      if (this.local) void this.local.ensure(this.params().model).catch(() => undefined); // the header shows a failure
       await this.route();
     } catch (e) {
       this.fail(e, null);
       this.state.ready = true;
       this.changed();
+    }
+  }
+
+  /**
+   * Browser mode when it was chosen (`?mode=browser` or the setting) or when the server's API does
+   * not answer; else the server's API, as before.
+   */
+  private async chooseMode(): Promise<void> {
+    if (this.local) return;
+    const chosen = new URLSearchParams(location.search).get('mode') ?? localStorage.getItem(MODE_KEY);
+    let noServer = false;
+    if (chosen !== 'browser') {
+      try {
+        await serverApi.settings();
+        return;
+      } catch (e) {
+        if (e instanceof AuthError) return;
+        noServer = true;
+      }
+    }
+    const local = new LocalApi((engine) => {
+      if (!this.state.browser) return;
+      this.state.browser = { ...this.state.browser, engine };
+      this.changed();
+    });
+    this.local = local;
+    useApi(local.api);
+    this.state.browser = { noServer, backend: local.backend, engine: local.status };
+  }
+
+  /** Switches between browser and server mode: remembered, then the page starts again in it. */
+  setBrowserMode(on: boolean): void {
+    localStorage.setItem(MODE_KEY, on ? 'browser' : 'server');
+    const url = new URL(location.href);
+    url.searchParams.delete('mode');
+    location.replace(url.href);
+  }
+
+  /** Loads the model on screen on another backend (browser mode). */
+  setBackend(backend: BackendChoice): void {
+    if (!this.local || !this.state.browser) return;
+    this.state.browser = { ...this.state.browser, backend };
+    this.changed();
+    void this.local.setBackend(backend, this.params().model).catch(() => undefined);
+  }
+
+  /** Opens a model the user picked (a folder's files or one .gguf) and makes it the chat's model. */
+  async pickModel(files: File[]): Promise<void> {
+    if (!this.local || !files.length) return;
+    try {
+      const name = this.local.addPicked(files);
+      this.state.models = await api.models();
+      await this.setParams({ model: name });
+    } catch (e) {
+      this.fail(e, this.state.currentId);
     }
   }
 
@@ -234,6 +305,7 @@ export class Store {
     const chat = this.current;
     if (chat) chat.conversation = { ...chat.conversation, ...next };
     this.changed();
+    if (this.local && patch.model) void this.local.ensure(next.model).catch(() => undefined);
     // The local state is already what was chosen; answers to older requests must not undo a newer choice.
     try {
       await this.write(async () => {

@@ -1,4 +1,5 @@
-// The bar above the chat: sidebar button (phone width), title, model picker, settings.
+// The bar above the chat: sidebar button (phone width), title, model picker, in browser mode the
+// engine's state (loading, backend), settings.
 import type { JSX } from 'preact';
 import { store, type State } from '../state.js';
 import { IconGear, IconMenu, IconPlus } from './icons.js';
@@ -21,8 +22,21 @@ export function Header({ state, onSettings }: { state: State; onSettings: () => 
           <option key={id} value={id}>{id}{state.models.find((m) => m.id === id)?.owned_by === 'upstream' ? ' (upstream)' : ''}</option>
         ))}
       </select>
+      {state.browser && <EngineBadge state={state} />}
       <button class="icon-button" data-testid="settings-button" aria-label="Settings" onClick={onSettings}><IconGear /></button>
       <button class="icon-button only-narrow" data-testid="new-chat-narrow" aria-label="New chat" onClick={() => store.newChat()}><IconPlus /></button>
     </header>
+  );
+}
+
+/** "minke-nano · WebGPU (…)", "Loading minke-nano… 40%", or why the model did not load. */
+function EngineBadge({ state }: { state: State }): JSX.Element {
+  const e = state.browser!.engine;
+  const text = e.state === 'ready' ? e.label
+    : e.state === 'loading' ? `Loading ${e.model}… ${Math.round(e.progress * 100)}%`
+      : e.state === 'error' ? `${e.model} did not load: ${e.error}` : 'In this browser';
+  return (
+    <span class={`engine-badge ${e.state}`} data-testid="engine-status" data-state={e.state} data-backend={e.backend}
+      title={[text, ...e.warnings].join('\n')}>{text}</span>
   );
 }

@@ -80,7 +80,7 @@ function Answer({ m, state }: { m: Message; state: State }): JSX.Element {
       {streaming && !m.content && !thinkingNow && <div class="typing" data-testid="typing"><span /><span /><span /></div>}
       {streaming && m.content && <span class="cursor" />}
       {m.status === 'stopped' && <div class="note" data-testid="message-note">Stopped</div>}
-      {m.status === 'interrupted' && <div class="note" data-testid="message-note">Interrupted — the server stopped before the answer was complete</div>}
+      {m.status === 'interrupted' && <div class="note" data-testid="message-note">Interrupted — the answer was cut off before it was complete</div>}
       {m.status === 'error' && <div class="message-error" data-testid="message-error">{m.error || 'The answer failed'}</div>}
     </div>
   );

@@ -1,5 +1,6 @@
-// Chat settings: model, system prompt, temperature, answer length, theme. Changes apply to the
-// chat on screen and become the defaults for new chats.
+// Chat settings: where the model runs (the server, or this browser: its backend and a model
+// picked from disk), model, system prompt, temperature, answer length, theme. Changes apply to
+// the chat on screen and become the defaults for new chats.
 import type { JSX } from 'preact';
 import { store, type State } from '../state.js';
 
@@ -10,6 +11,7 @@ export function SettingsPanel({ state, onClose }: { state: State; onClose: () =>
       onKeyDown={(e) => { if (e.key === 'Escape') onClose(); }}>
       <div class="modal settings" data-testid="settings-panel" role="dialog" aria-label="Settings">
         <h2>Settings</h2>
+        <BrowserSettings state={state} />
         <label>Model
           <select data-testid="settings-model" value={p.model} onChange={(e) => void store.setParams({ model: e.currentTarget.value })}>
             {state.models.map((m) => <option key={m.id} value={m.id}>{m.id}{m.owned_by === 'upstream' ? ' (upstream)' : ''}</option>)}
@@ -44,5 +46,44 @@ export function SettingsPanel({ state, onClose }: { state: State; onClose: () =>
         </div>
       </div>
     </div>
+  );
+}
+
+/** The mode switch; in browser mode the backend and the model files to open. */
+function BrowserSettings({ state }: { state: State }): JSX.Element {
+  const b = state.browser;
+  const folder = { webkitdirectory: true } as Record<string, unknown>; // not in the JSX types; a DOM property
+  const pick = (e: Event): void => {
+    const input = e.currentTarget as HTMLInputElement;
+    const files = Array.from(input.files ?? []);
+    input.value = '';
+    void store.pickModel(files);
+  };
+  return (
+    <>
+      <label class="check">
+        <input type="checkbox" data-testid="browser-mode-toggle" checked={!!b} disabled={b?.noServer}
+          onChange={(e) => store.setBrowserMode(e.currentTarget.checked)} />
+        Run in this browser
+      </label>
+      {b?.noServer && <p class="hint" data-testid="no-server-hint">No minke server answers here, so the model runs in this browser and chats are kept in it.</p>}
+      {b && (
+        <>
+          <label>Backend
+            <select data-testid="backend-select" value={b.backend}
+              onChange={(e) => store.setBackend(e.currentTarget.value as 'webgpu' | 'cpu')}>
+              <option value="webgpu">WebGPU (CPU if there is no GPU)</option>
+              <option value="cpu">CPU (WASM)</option>
+            </select>
+          </label>
+          <label>Open a model folder (config.json, .safetensors, tokenizer files)
+            <input type="file" data-testid="model-folder-input" {...folder} onChange={pick} />
+          </label>
+          <label>Open a .gguf model
+            <input type="file" data-testid="model-gguf-input" accept=".gguf" onChange={pick} />
+          </label>
+        </>
+      )}
+    </>
   );
 }

@@ -17,7 +17,7 @@ case "${1:-}" in
     grep -qx "/$pack/" .git/info/exclude 2>/dev/null || echo "/$pack/" >> .git/info/exclude
     rm -rf "$pack" && mkdir -p "$pack/node_modules/@huggingface" "$pack/debs" /tmp/minke-apt/partial
     xz -T0 -6 -c "$(command -v node)" > "$pack/node.xz"
-    tar -C . -cJf "$pack/dist.tar.xz" dist/src dist/bench dist/test/models/synth.js dist/test/models/synth.js.map
+    tar -C . -cJf "$pack/dist.tar.xz" dist/src dist/bench dist/test/models/synth.js dist/test/kernels/util.js dist/test/support
     cp -r node_modules/@huggingface/jinja "$pack/node_modules/@huggingface/"
     mkdir -p "$pack/node_modules/webgpu/dist"
     cp node_modules/webgpu/{package.json,index.js} "$pack/node_modules/webgpu/"
@@ -38,6 +38,7 @@ case "${1:-}" in
     rm -rf node_modules && cp -r "$pack/node_modules" node_modules
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader || true
     out=${OUT:-/tmp}
+    mkdir -p "$out"
     MINKE_BENCH_CACHE=/tmp/minke-bench /tmp/node dist/bench/main.js webgpu --json "$out/webgpu.jsonl" "$@" 2>&1 | tee "$out/webgpu.log"
     ;;
   *)

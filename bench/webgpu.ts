@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BackendKind } from '../src/kernels/create-backend.js';
 import { loadModel } from '../src/models/index.js';
+import { NANO_MODEL_DIR } from '../src/models/shipped.js';
 import { quantizeModel } from '../src/quantize/index.js';
 import type { SynthSpec } from '../test/models/synth.js';
 import { v4SynthConfig, writeSyntheticV4 } from './synth-v4.js';
@@ -41,6 +42,11 @@ async function modelPath(name: ModelName): Promise<string> {
     if (!fs.existsSync(path.join(dir, 'config.json'))) {
       progress(`writing the synthetic DeepSeek-V4 checkpoint into ${dir}`);
       writeSyntheticV4(dir, v4SynthConfig('bench'));
+    }
+    // Token ids are all the bench feeds: minke-nano's tokenizer (a V4 one, smaller vocabulary)
+    // spares a GPU machine the full DeepSeek tokenizer package.
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) {
+      if (!fs.existsSync(path.join(dir, f))) fs.copyFileSync(path.join(NANO_MODEL_DIR, f), path.join(dir, f));
     }
     return dir;
   }

@@ -137,7 +137,7 @@ for (const backend of ['cpu', 'webgpu'] as const) {
 
         await greedy(page);
         const t0 = Date.now();
-        const { content, error } = await ask(page, 'Hi! Who are you?');
+        const { content, error } = await ask(page, 'Who are you?');
         if (backend === 'webgpu' && error && /WGSL|WebGPU/.test(error)) {
           t.skip(`minke-nano loaded on WebGPU but its kernels failed while answering: ${error.split('\n')[0]}`);
           return;
@@ -156,7 +156,7 @@ for (const backend of ['cpu', 'webgpu'] as const) {
         await page.locator('[data-testid=app][data-ready=true]').waitFor();
         const item = page.locator(`[data-testid=conversation-item][data-id="${id}"]`);
         await item.waitFor();
-        assert.equal(await item.getByTestId('conversation-title').textContent(), 'Hi! Who are you?');
+        assert.equal(await item.getByTestId('conversation-title').textContent(), 'Who are you?');
         await item.getByTestId('conversation-title').click();
         await page.waitForFunction(() => document.querySelectorAll('[data-testid=message]').length === 2);
         assert.match((await page.locator('[data-testid=message][data-role=assistant] [data-testid=message-content]').textContent()) ?? '', /minke-nano/);
@@ -208,7 +208,7 @@ describe('browser mode, a model picked from disk', () => {
       await page.getByTestId('new-chat').click();
       assert.match(await pick(page, 'model-folder-input', path.join(MODELS, 'minke-nano')), /^minke-nano-picked · CPU \(WASM\)/);
       await greedy(page);
-      const nano = await ask(page, 'Hi! Who are you?');
+      const nano = await ask(page, 'Who are you?');
       assert.match(nano.content, /minke-nano/, nano.error ?? nano.content);
     } finally {
       await context.close();

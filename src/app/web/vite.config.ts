@@ -35,7 +35,11 @@ export default defineConfig({
   base: './',
   oxc: { jsx: { runtime: 'automatic', importSource: 'preact' } },
   resolve: {
-    alias: Object.entries(NODE_SHIMS).map(([name, file]) => ({ find: new RegExp(`^(node:)?${name}$`), replacement: file })),
+    alias: [
+      ...Object.entries(NODE_SHIMS).map(([name, file]) => ({ find: new RegExp(`^(node:)?${name}$`), replacement: file })),
+      // Dawn for Node: never loaded in a page (navigator.gpu is there), so not bundled.
+      { find: /^webgpu$/, replacement: shim('node-only') },
+    ],
   },
   // Engine code reads a few MINKE_* settings from process.env; a page has none.
   define: { 'process.env': '{}' },

@@ -8,7 +8,7 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
 export interface WebGpuDevice {
   readonly device: GPUDevice;
-  /** What the adapter calls itself, e.g. "SwiftShader Device (Subzero)" or a GPU's name. */
+  /** Who made the adapter and what it is, as its info says. */
   readonly adapterName: string;
 }
 
@@ -28,9 +28,8 @@ let nodeInstance: GPU | undefined;
 async function nodeGpu(opts: WebGpuDeviceOptions): Promise<GPU> {
   let dawn: DawnModule;
   try {
-    // A computed name keeps bundlers (the browser build) from resolving the Node-only package.
-    const name = 'webgpu';
-    dawn = (await import(name)) as DawnModule;
+    // (The browser build aliases this Node-only package away: browsers take navigator.gpu above.)
+    dawn = (await import('webgpu')) as unknown as DawnModule;
   } catch (err) {
     throw new Error(`WebGPU in Node needs the optional package "webgpu" (Dawn): npm install webgpu@0.6.2 (${(err as Error).message})`);
   }
@@ -66,6 +65,7 @@ export async function requestWebGpuDevice(opts: WebGpuDeviceOptions = {}): Promi
     },
   });
   const info = adapter.info;
-  const adapterName = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'WebGPU adapter';
+  // e.g. "nvidia hopper, NVIDIA H200" or "google swiftshader, SwiftShader driver 5.0.0" (browsers leave description empty)
+  const adapterName = [[info.vendor, info.architecture].filter((x) => x).join(' '), info.description].filter((x) => x).join(', ') || 'WebGPU adapter';
   return { device, adapterName };
 }

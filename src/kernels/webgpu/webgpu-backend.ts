@@ -2,7 +2,9 @@
  * The WebGPU backend: tensors in GPU buffers, every op a WGSL compute dispatch (kernel.ts), weights
  * uploaded once in their stored format and decoded in the shaders. Ops are recorded into one
  * command encoder and submitted together when a result is read back (download, argmax, topk) or
- * host data has to go in first, so a decode step runs on the GPU with one read-back at its end.
+ * host data has to go in first: a dense model's decode step runs with one read-back (its logits);
+ * DeepSeek-V4 still computes its indexer, compressor, mHC mixing and routing on the host, so its
+ * steps read back between layers.
  */
 import { type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
 import {

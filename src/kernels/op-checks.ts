@@ -3,7 +3,7 @@
  * (nothing else about a tensor is needed) and returns the sizes the kernels run over, or throws
  * an error that names the op, the argument and what it should have been.
  */
-import { byteSize, type DType, rowBytes } from '../tensor/dtype.js';
+import { byteSize, type DType, rowBytes, type WeightFormat } from '../tensor/dtype.js';
 import { type AttentionOptions, numel, type RopeOptions, type Tensor } from './backend.js';
 
 /** Rows × row length of an f32 tensor (its last dimension). */
@@ -146,6 +146,12 @@ export function tensorBytes(dtype: DType, shape: readonly number[], what: string
   const n = byteSize(dtype, numel(shape));
   if (n === undefined) throw new Error(`${what}: [${shape.join(', ')}] is not a whole number of ${dtype} blocks`);
   return n;
+}
+
+/** Shape of the scale tensor of a [rows, cols] weight in `format`. */
+export function scaleShape(format: WeightFormat, rows: number, cols: number): [number, number] {
+  const s = format.scale!;
+  return [Math.ceil(rows / s.rows), Math.ceil(cols / s.cols)];
 }
 
 /** view(t, offset, shape) of a tensor of `byteLength` bytes: the view's first byte and length. */

@@ -9,8 +9,8 @@ import {
   type WeightSpec,
 } from '../backend.js';
 import {
-  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, sparseAttentionShape,
-  tensorBytes, topkCount, viewRange,
+  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, scaleShape,
+  sparseAttentionShape, tensorBytes, topkCount, viewRange,
 } from '../op-checks.js';
 import { WasmHeap } from './heap.js';
 import { ACT_QUANTIZERS } from './kernels-quant.js';
@@ -45,12 +45,6 @@ export class CpuTensor implements Tensor {
     readonly owned: boolean,
     readonly scale?: TensorScale,
   ) {}
-}
-
-/** Shape of the scale tensor of a [rows, cols] weight in `format`. */
-export function scaleShape(format: WeightFormat, rows: number, cols: number): [number, number] {
-  const s = format.scale!;
-  return [Math.ceil(rows / s.rows), Math.ceil(cols / s.cols)];
 }
 
 export class CpuBackend implements Backend {

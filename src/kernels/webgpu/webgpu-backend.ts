@@ -12,8 +12,8 @@ import {
   type WeightSpec,
 } from '../backend.js';
 import {
-  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, sparseAttentionShape,
-  tensorBytes, topkCount, viewRange,
+  attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, scaleShape,
+  sparseAttentionShape, tensorBytes, topkCount, viewRange,
 } from '../op-checks.js';
 import { requestWebGpuDevice, type WebGpuDeviceOptions } from './device.js';
 import { generateProgram, type KernelSource, paramBytes, paramFields } from './kernel.js';
@@ -102,9 +102,8 @@ export class WebGpuBackend implements Backend {
     const [rows, cols] = shape;
     let scale: TensorScale | undefined;
     if (format.scale) {
-      const s = format.scale;
-      const st = this.allocRaw(s.dtype, [Math.ceil(rows / s.rows), Math.ceil(cols / s.cols)], `${what} scales`, undefined, mapped);
-      scale = { tensor: st, rows: s.rows, cols: s.cols };
+      const st = this.allocRaw(format.scale.dtype, scaleShape(format, rows, cols), `${what} scales`, undefined, mapped);
+      scale = { tensor: st, rows: format.scale.rows, cols: format.scale.cols };
     }
     return this.allocRaw(format.dtype, shape, what, scale, mapped);
   }

@@ -22,6 +22,7 @@ const running = new Map<string, AbortController>();
 const post = (m: EngineReply) => self.postMessage(m);
 
 /** The kernels' .wasm files sit beside this bundle; the CPU backend reads them through the fs shim. */
+let kernelsRegistered: Promise<void> | undefined;
 async function registerKernels(): Promise<void> {
   for (const name of ['kernels.wasm', 'kernels-relaxed.wasm']) {
     const url = new URL(name, import.meta.url); // (a plain name: bundlers glob `./${…}` templates)
@@ -75,7 +76,8 @@ async function fileData(f: ModelFile, dir: FileSystemDirectoryHandle | undefined
 async function load(name: string, files: ModelFile[], backend: 'webgpu' | 'cpu'): Promise<void> {
   await model?.close();
   model = undefined;
-  await registerKernels();
+  // Once per worker, not per model (a failed fetch is tried again on the next load).
+  await (kernelsRegistered ??= registerKernels().catch((err) => { kernelsRegistered = undefined; throw err; }));
   const dir = files.some((f) => f.url) ? await cacheDir(name) : undefined;
   let done = 0;
   const total = files.reduce((s, f) => s + (f.size ?? f.file?.size ?? 0), 0);

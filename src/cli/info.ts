@@ -106,31 +106,39 @@ export interface ModelInfo {
   readonly memory: { readonly weights: number; readonly state: number; readonly total: number };
   /** DeepSeek-V4: every layer's fixed window ring, and what each layer kind adds per 1K tokens. */
   readonly windowStateBytesPerLayer?: number;
-  readonly stateByLayerKind?: Readonly<Record<'sliding' | 'csa' | 'hca', LayerKindState>>;
+  readonly stateByLayerKind?: Readonly<Partial<Record<LayerKind, LayerKindState>>>;
   readonly details: Readonly<Record<string, string | number | boolean>>;
 }
 
-/** V4 details keys per layer kind (the state it adds per 1K tokens, its layer count) and its label. */
+/**
+ * Details keys per layer kind (the state it adds per 1K tokens, its layer count) and its label:
+ * V4's three kinds; V4.1's window-only layers and the KV sources of its ratio-2 and ratio-1 layers
+ * (the layers that reuse their entries add nothing).
+ */
 const LAYER_KINDS = [
-  ['sliding', 'slidingStateBytesPer1KTokens', 'slidingLayers', 'sliding-window'],
+  ['sliding', 'slidingStateBytesPer1KTokens', 'slidingLayers', 'window only'],
   ['csa', 'csaStateBytesPer1KTokens', 'csaLayers', 'CSA'],
   ['hca', 'hcaStateBytesPer1KTokens', 'hcaLayers', 'HCA'],
+  ['ratio2', 'ratio2StateBytesPer1KTokens', 'ratio2Layers', 'CSA2 ratio-2 KV sources'],
+  ['ratio1', 'ratio1StateBytesPer1KTokens', 'ratio1Layers', 'CSA2 ratio-1 KV sources'],
 ] as const;
+type LayerKind = (typeof LAYER_KINDS)[number][0];
 
 function layerKindState(d: ModelDescription, context: number): ModelInfo['stateByLayerKind'] {
-  const out: Partial<Record<'sliding' | 'csa' | 'hca', LayerKindState>> = {};
+  const out: Partial<Record<LayerKind, LayerKindState>> = {};
   for (const [kind, key, count] of LAYER_KINDS) {
     const perK = d.details[key], layers = d.details[count];
-    if (typeof perK !== 'number' || typeof layers !== 'number') return undefined;
+    if (typeof perK !== 'number' || typeof layers !== 'number') continue;
     out[kind] = { layers, bytesPer1KTokens: perK, bytesForContext: Math.round((layers * perK * context) / 1024) };
   }
-  return out as Record<'sliding' | 'csa' | 'hca', LayerKindState>;
+  return Object.keys(out).length ? out : undefined;
 }
 
 export function modelInfo(d: ModelDescription, ctx?: number): ModelInfo {
   checkContext(d, ctx);
   const context = contextOf(d, ctx);
-  const weights = Object.values(d.weightBytes).reduce((a, b) => a + b, 0);
+  // Weights read from disk on demand (V4.1's Engram tables) take no memory.
+  const weights = Object.entries(d.weightBytes).filter(([k]) => !k.endsWith('(on disk)')).reduce((a, [, b]) => a + b, 0);
   const state = Math.round(d.stateBytesPerToken * context);
   const active = d.details.activeParameters;
   const window = d.details.windowStateBytesPerLayer;
@@ -146,7 +154,7 @@ export function modelInfo(d: ModelDescription, ctx?: number): ModelInfo {
 }
 
 /** Details printed on lines of their own, left out of the "details:" line. */
-const SHOWN_APART = new Set(['activeParameters', 'windowStateBytesPerLayer', ...LAYER_KINDS.map((k) => k[1])]);
+const SHOWN_APART = new Set(['activeParameters', 'windowStateBytesPerLayer', ...LAYER_KINDS.flatMap((k) => [k[1], k[2]])]);
 
 export function formatModelInfo(m: ModelInfo): string {
   const active = m.activeParameters === undefined ? '' : `, active per token ${formatCount(m.activeParameters)} (${m.activeParameters})`;
@@ -163,12 +171,13 @@ export function formatModelInfo(m: ModelInfo): string {
     out.push(`memory for ${m.context} tokens of context: weights ${formatBytes(m.memory.weights)} + ${m.context} × ${formatBytes(m.stateBytesPerToken)} state = ${formatBytes(m.memory.total)}`);
     return out.join('\n') + '\n';
   }
-  // DeepSeek-V4: the state is not a fixed amount per token; say what each layer kind adds.
+  // DeepSeek-V4 / V4.1: the state is not a fixed amount per token; say what each layer kind adds.
   out.push(`state per 1K tokens of context, by layer kind (each layer also keeps a window of ${formatBytes(m.windowStateBytesPerLayer)}):`);
+  const kindWidth = Math.max(...LAYER_KINDS.filter(([kind]) => m.stateByLayerKind?.[kind]).map(([, , , label]) => label.length));
   for (const [kind, , , label] of LAYER_KINDS) {
     const k = m.stateByLayerKind?.[kind];
     if (!k) continue;
-    out.push(`  ${label.padEnd(14)} ${String(k.layers).padStart(3)} layer${k.layers === 1 ? ' ' : 's'} × ${formatBytes(k.bytesPer1KTokens).padStart(11)} per 1K tokens = ${formatBytes(k.bytesForContext)} for ${m.context} tokens`);
+    out.push(`  ${label.padEnd(kindWidth)} ${String(k.layers).padStart(3)} layer${k.layers === 1 ? ' ' : 's'} × ${formatBytes(k.bytesPer1KTokens).padStart(11)} per 1K tokens = ${formatBytes(k.bytesForContext)} for ${m.context} tokens`);
   }
   out.push(`memory for ${m.context} tokens of context: weights ${formatBytes(m.memory.weights)} + state ${formatBytes(m.memory.state)} = ${formatBytes(m.memory.total)}`);
   return out.join('\n') + '\n';

@@ -11,7 +11,7 @@
  * A prefix cache (prefix-cache.ts), when given, restores the state of the longest cached prompt
  * prefix instead of recomputing it, and records prompt prefixes as they are computed.
  */
-import type { BatchItem, LanguageModel, MtpSequence, Sequence } from '../models/model.js';
+import type { BatchItem, DsparkSequence, LanguageModel, MtpSequence, Sequence } from '../models/model.js';
 import { Sampler, type SamplingOptions, type TokenDistribution } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import type { FinishReason } from './generate.js';
@@ -69,9 +69,10 @@ export interface EngineResult {
   readonly promptTokens: number;
   /** Prompt tokens restored from the prefix cache instead of computed. */
   readonly cachedTokens: number;
-  /** MTP drafts verified and accepted (speculative decoding). */
+  /** Drafts (MTP or DSpark) verified and accepted, and the verifying forward passes (speculative decoding). */
   readonly drafts: number;
   readonly draftsAccepted: number;
+  readonly verifySteps: number;
   /** Seconds from submit to the first token, and from there to the end. */
   readonly firstTokenSeconds: number;
   readonly decodeSeconds: number;
@@ -90,10 +91,17 @@ export interface EngineOptions {
   readonly contextLength?: number;
   readonly prefixCache?: PrefixStore;
   /**
-   * Speculative decoding with the model's own MTP block (DeepSeek-V3/V4): each step verifies the
-   * draft for the token after next along with the next token (default on when the model has one).
+   * Speculative decoding with the model's own draft head (default on when the model has one): the
+   * MTP block of DeepSeek-V3/V4 drafts the token after next, DSpark (V4.1) a block of tokens; each
+   * step verifies the drafts along with the next token in one forward pass.
    */
   readonly speculative?: boolean;
+  /**
+   * DSpark: verify the longest draft prefix whose predicted survival (the product of the
+   * confidences' sigmoids) is at least this (default 0.25; 0 verifies the whole block). At least
+   * one draft is always verified.
+   */
+  readonly draftThreshold?: number;
 }
 
 /** What the engine needs from a prefix cache (prefix-cache.ts implements it). */
@@ -159,11 +167,12 @@ class Job {
   cachedTokens = 0;
   /** Token sampled but not yet fed to the model. */
   pending?: number;
-  /** MTP draft for the token after `pending`, with the distribution it was drawn from. */
-  draft?: { token: number; q: TokenDistribution };
+  /** Drafts for the tokens after `pending`, each with the distribution it was drawn from. */
+  draft?: { token: number; q: TokenDistribution }[];
   stopSequence?: string;
   drafts = 0;
   draftsAccepted = 0;
+  verifySteps = 0;
   readonly tokens: number[] = [];
   readonly history: number[];
   text = '';
@@ -203,15 +212,16 @@ export class Engine {
   private loop?: Promise<void>;
   private closed = false;
   /** Steps run and tokens computed, for metrics. */
-  readonly stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0, drafts: 0, draftsAccepted: 0 };
-  private readonly speculative: boolean;
+  readonly stats = { steps: 0, promptTokens: 0, cachedTokens: 0, generatedTokens: 0, drafts: 0, draftsAccepted: 0, verifySteps: 0 };
+  private readonly speculative: 'mtp' | 'dspark' | undefined;
 
   constructor(readonly model: LanguageModel, private readonly opts: EngineOptions = {}) {
     this.maxSequences = opts.maxSequences ?? 16;
     this.maxQueue = opts.maxQueue ?? 64;
     this.maxStateBytes = opts.maxStateBytes ?? 4 * 2 ** 30;
     this.prefillChunk = opts.prefillChunk ?? 256;
-    this.speculative = (opts.speculative ?? true) && (model.description.mtpLayers ?? 0) > 0;
+    const d = model.description;
+    this.speculative = opts.speculative === false ? undefined : (d.dsparkStages ?? 0) > 0 ? 'dspark' : (d.mtpLayers ?? 0) > 0 ? 'mtp' : undefined;
     this.contextLength = opts.contextLength ?? (model.description.details.defaultContext as number | undefined) ?? model.description.contextLength;
     for (const [k, v] of Object.entries({ maxSequences: this.maxSequences, maxQueue: this.maxQueue, prefillChunk: this.prefillChunk })) {
       if (!(Number.isInteger(v) && v >= 1)) throw new Error(`engine: ${k} must be a positive integer, got ${v}`);
@@ -295,7 +305,7 @@ export class Engine {
     const items: BatchItem[] = [], jobs: Job[] = [];
     for (const j of this.running) {
       if (!j.prefilling && j.pending !== undefined) {
-        items.push(j.draft ? { seq: j.seq!, tokens: [j.pending, j.draft.token], allLogits: true } : { seq: j.seq!, tokens: [j.pending] });
+        items.push(j.draft ? { seq: j.seq!, tokens: [j.pending, ...j.draft.map((d) => d.token)], allLogits: true } : { seq: j.seq!, tokens: [j.pending] });
         jobs.push(j);
       }
     }
@@ -341,40 +351,65 @@ export class Engine {
   }
 
   /**
-   * The step fed [pending, draft]: accept the draft with probability min(1, p/q) (always, when
-   * greedy and it is the argmax), then sample the token after it from the second row; on
-   * rejection sample from the residual max(0, p − q) and drop the draft from the sequence.
+   * The step fed [pending, d_1 … d_ℓ]: each draft in turn is accepted with probability min(1, p/q)
+   * (always, when greedy and it is the argmax) and emitted; the first rejected one is replaced by a
+   * sample of the residual max(0, p − q) and the rest dropped from the sequence; when all are
+   * accepted the last row gives one more token.
    */
   private async verify(j: Job, rows: Float32Array): Promise<void> {
-    const vocab = rows.length / 2, d = j.draft!;
+    const drafts = j.draft!, vocab = rows.length / (drafts.length + 1), seq = j.seq!;
+    const start = seq.length - drafts.length - 1; // position of `pending`
     j.draft = undefined;
-    j.drafts++;
-    this.stats.drafts++;
-    const l0 = rows.slice(0, vocab), l1 = rows.slice(vocab);
-    const p = j.sampler.distribution(l0.slice(), j.history);
-    const pd = probOf(p, d.token), qd = probOf(d.q, d.token);
-    if (pd > 0 && j.sampler.uniform() < Math.min(1, pd / qd)) {
-      j.draftsAccepted++;
-      this.stats.draftsAccepted++;
-      if (!this.emit(j, d.token, l0)) return;
-      if (this.sampleNext(j, l1)) await this.propose(j);
+    j.verifySteps++;
+    this.stats.verifySteps++;
+    for (let k = 0; k < drafts.length; k++) {
+      const d = drafts[k], row = rows.slice(k * vocab, (k + 1) * vocab);
+      j.drafts++;
+      this.stats.drafts++;
+      const p = j.sampler.distribution(row.slice(), j.history);
+      const pd = probOf(p, d.token), qd = probOf(d.q, d.token);
+      if (pd > 0 && j.sampler.uniform() < Math.min(1, pd / qd)) {
+        j.draftsAccepted++;
+        this.stats.draftsAccepted++;
+        if (!this.emit(j, d.token, row)) return;
+        continue;
+      }
+      seq.truncate(start + k + 1);
+      if (this.emit(j, j.sampler.draw(residual(p, d.q)), row)) await this.propose(j);
       return;
     }
-    j.seq!.truncate(j.seq!.length - 1);
-    if (this.emit(j, j.sampler.draw(residual(p, d.q)), l0)) await this.propose(j);
+    if (this.sampleNext(j, rows.slice(drafts.length * vocab))) await this.propose(j);
   }
 
-  /** Drafts the token after `pending` with the MTP block, feeding it every trunk output it has not seen. */
+  /** Drafts the tokens after `pending` with the model's draft head (MTP or DSpark). */
   private async propose(j: Job): Promise<void> {
     if (!this.speculative || j.constraint || j.pending === undefined) return;
+    const room = Math.min(j.maxTokens - j.tokens.length - 1, j.seq!.capacity - j.seq!.length - 1); // drafts beside pending and the bonus
+    if (room < 1) return;
+    if (this.speculative === 'dspark') return this.proposeDspark(j, room);
     const seq = j.seq as MtpSequence;
     const all = [...j.req.prompt, ...j.tokens]; // all[i] is the token at position i; pending is last
     if (seq.mtpLength >= seq.length) return; // nothing new for the MTP block (after a rebuild)
     const drafts = await seq.mtp(all.slice(seq.mtpLength + 1, seq.length + 1));
     const vocab = this.model.description.vocabSize;
-    if (j.tokens.length + 1 >= j.maxTokens || seq.length + 2 > seq.capacity) return; // no room for draft + bonus
     const q = j.sampler.distribution(drafts.slice(drafts.length - vocab), [...j.history]);
-    j.draft = { token: j.sampler.draw(q), q };
+    j.draft = [{ token: j.sampler.draw(q), q }];
+  }
+
+  /** A DSpark block after `pending`, cut where its predicted survival falls below the threshold. */
+  private async proposeDspark(j: Job, room: number): Promise<void> {
+    const seq = j.seq as DsparkSequence, history = [...j.history], qs: TokenDistribution[] = [];
+    const block = await seq.dspark(j.pending!, (logits) => {
+      const q = j.sampler.distribution(logits, history);
+      const t = j.sampler.draw(q);
+      qs.push(q);
+      history.push(t);
+      return t;
+    });
+    const threshold = this.opts.draftThreshold ?? 0.25;
+    let n = 1, survival = sigmoid(block.confidence[0]);
+    while (n < Math.min(room, qs.length) && (survival *= sigmoid(block.confidence[n])) >= threshold) n++;
+    j.draft = qs.slice(0, n).map((q, k) => ({ token: block.ids[k + 1], q }));
   }
 
   /** Samples the next token of `j` from `logits` and emits it; false when `j` has finished. */
@@ -425,7 +460,7 @@ export class Engine {
     j.handle.end({
       tokens: j.tokens, text: j.text, finishReason: reason, stopSequence: j.stopSequence,
       promptTokens: j.req.prompt.length, cachedTokens: j.cachedTokens,
-      drafts: j.drafts, draftsAccepted: j.draftsAccepted,
+      drafts: j.drafts, draftsAccepted: j.draftsAccepted, verifySteps: j.verifySteps,
       firstTokenSeconds: j.firstTokenAt ? (j.firstTokenAt - j.submittedAt) / 1000 : 0,
       decodeSeconds: j.firstTokenAt ? (now - j.firstTokenAt) / 1000 : 0,
     });
@@ -460,6 +495,8 @@ export async function forwardBatch(model: LanguageModel, items: readonly BatchIt
   for (const it of items) out.push(await it.seq.forward(it.tokens, { allLogits: it.allLogits }));
   return out;
 }
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 
 function probOf(d: TokenDistribution, id: number): number {
   const i = d.ids.indexOf(id);

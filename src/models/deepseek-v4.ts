@@ -23,7 +23,8 @@
  * decode give the same logits by construction.
  */
 import type { Backend, Tensor } from '../kernels/backend.js';
-import { hadamard, hcSplitSinkhorn, ropeTail, sqrtSoftplus } from '../kernels/deepseek-ops.js';
+import { hadamard, hcSplitSinkhorn, ropeTail } from '../kernels/deepseek-ops.js';
+import { moeForward, type MoeWeights } from './deepseek-moe.js';
 import { DeviceBuffer, HostLinear, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
 import { ropeFreqs, yarnFreqs } from '../kernels/rope-freqs.js';
 import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
@@ -78,22 +79,7 @@ export interface AttentionWeights {
   readonly indexer?: { readonly wqB: Tensor; readonly weightsProj: Tensor; readonly compressor: CompressorWeights };
 }
 
-export interface ExpertWeights {
-  readonly w1: Tensor;
-  readonly w2: Tensor;
-  readonly w3: Tensor;
-}
-
-export interface MoeWeights {
-  readonly gate: Tensor; // [E, D] bf16
-  /** Score layers: selection bias. */
-  readonly bias?: Float32Array;
-  /** Hash layers: [vocab, K] expert ids. */
-  readonly tid2eid?: Int32Array;
-  /** Routed experts, loaded the first time a token is routed to them. */
-  readonly expert: (e: number) => Promise<ExpertWeights>;
-  readonly shared: ExpertWeights;
-}
+export type { ExpertWeights, MoeWeights } from './deepseek-moe.js';
 
 export interface BlockWeights {
   readonly name: string; // 'layer3', 'mtp0'
@@ -130,7 +116,7 @@ export interface V4Weights {
 }
 
 /** RoPE frequencies of a layer with compress ratio `ratio` (§3.4). */
-export function v4RopeFreqs(c: V4Config, ratio: number): Float32Array {
+export function v4RopeFreqs(c: Pick<V4Config, 'ropeTheta' | 'ropeDim' | 'compressRopeTheta' | 'yarn'>, ratio: number): Float32Array {
   if (ratio === 0) return ropeFreqs(c.ropeTheta, c.ropeDim);
   return yarnFreqs({
     base: c.compressRopeTheta, dim: c.ropeDim, factor: c.yarn.factor,
@@ -560,7 +546,7 @@ export class DeepseekV4Sequence implements Sequence {
     X = this.hcPost(attnOut, X, n, a.post, a.comb);
 
     const f = await this.hcPre(X, n, B.hcFfn, 'hc_ffn', tap);
-    const ffnOut = await this.moe(B, rmsnormRows(f.x, D, B.ffnNorm, this.c.eps), ids, tap);
+    const ffnOut = await moeForward(this.lin, this.c, B.ffn, rmsnormRows(f.x, D, B.ffnNorm, this.c.eps), ids, this.fp8In, tap);
     tap('ffn_out', ffnOut);
     X = this.hcPost(ffnOut, X, n, f.post, f.comb);
     tap('out', X);
@@ -797,81 +783,5 @@ export class DeepseekV4Sequence implements Sequence {
       score[e] = s;
     }
     return topIndices(score, visible, c.indexTopk);
-  }
-
-  // ---- MoE (§7) --------------------------------------------------------------------------------
-
-  private async moe(B: BlockWeights, x: Float32Array, ids: readonly number[],
-    tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
-    const c = this.c, F = B.ffn, D = c.dim, K = c.topK, E = c.experts, n = ids.length;
-    const s = await this.lin.run(F.gate, x, n);
-    for (let i = 0; i < s.length; i++) s[i] = sqrtSoftplus(s[i]);
-    const chosen = new Int32Array(n * K), weight = new Float32Array(n * K);
-    const sel = new Float32Array(E);
-    for (let t = 0; t < n; t++) {
-      let experts: ArrayLike<number>;
-      if (F.tid2eid) {
-        experts = F.tid2eid.subarray(ids[t] * K, (ids[t] + 1) * K);
-      } else {
-        for (let e = 0; e < E; e++) sel[e] = s[t * E + e] + F.bias![e];
-        experts = topIndices(sel, E, K);
-      }
-      let sum = 0;
-      for (let k = 0; k < K; k++) sum += s[t * E + experts[k]];
-      for (let k = 0; k < K; k++) {
-        chosen[t * K + k] = experts[k];
-        weight[t * K + k] = (s[t * E + experts[k]] / sum) * c.routeScale;
-      }
-    }
-    tap('gate.indices', chosen);
-    tap('gate.weights', weight);
-
-    // Shared expert, then each routed expert over the tokens routed to it. Every expert's w1 and
-    // w3 read the same rows, so their FP8 rounding is done once here.
-    if (this.fp8In) {
-      x = x.slice();
-      this.fp8In(x);
-    }
-    const out = await this.expert(F.shared, x, n, null);
-    const byExpert = new Map<number, number[]>();
-    for (let i = 0; i < n * K; i++) {
-      const list = byExpert.get(chosen[i]);
-      if (list) list.push(i);
-      else byExpert.set(chosen[i], [i]);
-    }
-    for (const [e, slots] of [...byExpert].sort((a, b) => a[0] - b[0])) {
-      const m = slots.length, xe = new Float32Array(m * D), we = new Float32Array(m);
-      slots.forEach((slot, r) => {
-        const t = Math.floor(slot / K);
-        xe.set(x.subarray(t * D, (t + 1) * D), r * D);
-        we[r] = weight[slot];
-      });
-      const ye = await this.expert(await F.expert(e), xe, m, we);
-      slots.forEach((slot, r) => {
-        const t = Math.floor(slot / K);
-        for (let i = 0; i < D; i++) out[t * D + i] += ye[r * D + i];
-      });
-    }
-    return out;
-  }
-
-  /** Clamped SwiGLU expert (§7.3) of rows x already rounded for FP8 products; the routing weight scales w2's input. */
-  private async expert(X: ExpertWeights, x: Float32Array, m: number, weight: Float32Array | null): Promise<Float32Array> {
-    const L = this.c.swigluLimit;
-    const g = await this.lin.run(X.w1, x, m);
-    const u = await this.lin.run(X.w3, x, m);
-    const inter = g.length / m;
-    for (let r = 0; r < m; r++) {
-      const wr = weight ? weight[r] : 1;
-      for (let i = r * inter; i < (r + 1) * inter; i++) {
-        let gi = g[i], ui = u[i];
-        if (L > 0) {
-          gi = Math.min(gi, L);
-          ui = Math.min(Math.max(ui, -L), L);
-        }
-        g[i] = wr * (gi / (1 + Math.exp(-gi))) * ui;
-      }
-    }
-    return this.lin.run(X.w2, g, m, this.fp8In);
   }
 }

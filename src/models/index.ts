@@ -19,6 +19,7 @@ import { GGUF_LLAMA_ARCHITECTURES, llamaFromGGUF } from './llama-gguf.js';
 import { HF_LLAMA_ARCHITECTURES, llamaFromHF, readJson } from './llama-hf.js';
 import { findLlama2cTokenizer, llamaFromLlama2c } from './llama-llama2c.js';
 import { HF_V4_ARCHITECTURES, loadV4, planV4, v4Description } from './deepseek-v4-load.js';
+import { isV41Config, loadV41, planV41 } from './deepseek-v41-load.js';
 import { HF_V3_ARCHITECTURES, loadV3, planV3, type V3Plan } from './deepseek-v3-load.js';
 import { GGUF_V3_ARCHITECTURES, planV3GGUF } from './deepseek-v3-gguf.js';
 import type { LanguageModel, LoadOptions, ModelDescription } from './model.js';
@@ -51,7 +52,12 @@ export async function loadModel(p: string, opts: LoadOptions = {}): Promise<Lang
 export function describeModel(p: string, opts: LoadOptions = {}): ModelDescription {
   const ds = deepseekDir(p);
   if (ds) {
-    const plan = ds.v4 ? planV4(ds.dir, ds.config, opts) : planV3(ds.dir, ds.config, opts);
+    if (ds.kind === 'v41') {
+      const plan = planV41(ds.dir, ds.config, opts);
+      plan.file.close();
+      return plan.description;
+    }
+    const plan = ds.kind === 'v4' ? planV4(ds.dir, ds.config, opts) : planV3(ds.dir, ds.config, opts);
     plan.file.close();
     return 'expected' in plan ? v4Description(plan, opts) : plan.description;
   }
@@ -70,7 +76,7 @@ export function describeModel(p: string, opts: LoadOptions = {}): ModelDescripti
 interface DeepseekDir {
   readonly dir: string;
   readonly config: Record<string, unknown>;
-  readonly v4: boolean;
+  readonly kind: 'v3' | 'v4' | 'v41';
 }
 
 /** The directory and config of `p` when it is (a file of) a DeepSeek-V3/V4 Hugging Face directory. */
@@ -80,13 +86,19 @@ function deepseekDir(p: string): DeepseekDir | undefined {
   if (!dir || !fs.existsSync(path.join(dir, 'config.json'))) return undefined;
   const config = readJson(dir, 'config.json', true)!;
   const type = config.model_type as string;
-  if (HF_V4_ARCHITECTURES.includes(type)) return { dir, config, v4: true };
-  if (HF_V3_ARCHITECTURES.includes(type)) return { dir, config, v4: false };
+  // V4.1's official flat config has no model_type; its keys say what it is.
+  if (isV41Config(config)) return { dir, config, kind: 'v41' };
+  if (HF_V4_ARCHITECTURES.includes(type)) return { dir, config, kind: 'v4' };
+  if (HF_V3_ARCHITECTURES.includes(type)) return { dir, config, kind: 'v3' };
   return undefined;
 }
 
 async function loadDeepseek(ds: DeepseekDir, opts: LoadOptions): Promise<LanguageModel> {
-  if (!ds.v4) return loadV3Plan(planV3(ds.dir, ds.config, opts), opts);
+  if (ds.kind === 'v3') return loadV3Plan(planV3(ds.dir, ds.config, opts), opts);
+  if (ds.kind === 'v41') {
+    const plan = planV41(ds.dir, ds.config, opts);
+    return withBackend(opts, plan.file, (backend, owns) => loadV41(ds.dir, plan, backend, opts, owns));
+  }
   const plan = planV4(ds.dir, ds.config, opts);
   return withBackend(opts, plan.file, (backend, owns) => loadV4(ds.dir, plan, backend, opts, owns));
 }

@@ -20,6 +20,8 @@ export interface ModelDescription {
   readonly vocabSize: number;
   /** MTP blocks whose drafts the sequence's `mtp()` gives (DeepSeek-V3/V4); absent or 0 for none. */
   readonly mtpLayers?: number;
+  /** DSpark draft stages whose block drafts the sequence's `dspark()` gives (DeepSeek-V4.1); absent or 0 for none. */
+  readonly dsparkStages?: number;
   /** Free-form architecture facts worth printing (heads, dims, rope, …). */
   readonly details: Readonly<Record<string, string | number | boolean>>;
 }
@@ -54,6 +56,15 @@ export interface Sequence {
 export interface MtpSequence extends Sequence {
   readonly mtpLength: number;
   mtp(next: readonly number[]): Promise<Float32Array>;
+}
+
+/**
+ * A sequence of a model with DSpark draft stages (DeepSeek-V4.1, spec §8): `dspark(anchor, pick)`
+ * drafts the tokens after `anchor` (the token following the last one in the state) without changing
+ * the state; `pick` chooses each draft token from its logits row (default argmax).
+ */
+export interface DsparkSequence extends Sequence {
+  dspark(anchor: number, pick?: (logits: Float32Array, k: number) => number): Promise<{ ids: number[]; logits: Float32Array; confidence: Float32Array }>;
 }
 
 /** Tokens to append to one sequence in a batched forward. */

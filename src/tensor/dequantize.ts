@@ -1,6 +1,7 @@
 /**
  * Whole-weight codecs over WeightFormat: the DeepSeek block-scaled formats (FP8 E4M3 with one scale
- * per 128×128 tile, E8M0 in V4 `.scale` or f32 in V3 `weight_scale_inv`; FP4 E2M1 with one E8M0
+ * per 128×128 tile, E8M0 in V4 `.scale` or f32 in V3 `weight_scale_inv`, or one E8M0 scale per
+ * 32×32 block in V4.1 — the tile size comes from the format; FP4 E2M1 with one E8M0
  * scale per row per 32 inputs) and every GGUF/element dtype row by row. Also the activation
  * quantisation round trips of deepseek-v4.md §3.6 (Q8 / Q4 with power-of-two scales).
  */

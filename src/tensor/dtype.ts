@@ -103,7 +103,8 @@ export function rowBytes(dtype: DType, cols: number): number {
 /**
  * How a 2-D weight is stored for the matrix kernels: its element/block dtype, plus optional block
  * scales kept in a second tensor (DeepSeek FP8: one scale per 128×128 tile, E8M0 in V4 `.scale`,
- * f32 in V3 `weight_scale_inv`; V4 FP4 experts: one E8M0 scale per row per 32 inputs).
+ * f32 in V3 `weight_scale_inv`, or one E8M0 scale per 32×32 block in V4.1; V4 FP4 experts: one
+ * E8M0 scale per row per 32 inputs).
  */
 export interface WeightFormat {
   readonly dtype: DType;
@@ -111,6 +112,7 @@ export interface WeightFormat {
 }
 
 export const FP8_BLOCK_E8M0: WeightFormat = { dtype: 'f8_e4m3', scale: { dtype: 'e8m0', rows: 128, cols: 128 } };
+export const FP8_BLOCK32_E8M0: WeightFormat = { dtype: 'f8_e4m3', scale: { dtype: 'e8m0', rows: 32, cols: 32 } };
 export const FP8_BLOCK_F32: WeightFormat = { dtype: 'f8_e4m3', scale: { dtype: 'f32', rows: 128, cols: 128 } };
 export const FP4_E8M0_32: WeightFormat = { dtype: 'fp4_e2m1', scale: { dtype: 'e8m0', rows: 1, cols: 32 } };
 

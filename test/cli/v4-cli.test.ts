@@ -119,7 +119,7 @@ test('info (text) on a V4 directory: active parameters, one state line per layer
   assert.match(s, /^architecture: deepseek_v4$/m);
   assert.match(s, /^parameters: 4\.08M \(\d+\), active per token 2\.61M \(\d+\)$/m);
   assert.match(s, /state per 1K tokens of context, by layer kind \(each layer also keeps a window of 8\.00 KiB\):/);
-  assert.match(s, /^ {2}sliding-window +1 layer +× +0 B per 1K tokens = 0 B for 1024 tokens$/m);
+  assert.match(s, /^ {2}window only +1 layer +× +0 B per 1K tokens = 0 B for 1024 tokens$/m);
   assert.match(s, /^ {2}CSA +2 layers × +256\.00 KiB per 1K tokens = 512\.00 KiB for 1024 tokens$/m);
   assert.match(s, /^ {2}HCA +1 layer +× +32\.00 KiB per 1K tokens = 32\.00 KiB for 1024 tokens$/m);
   assert.match(s, /^memory for 1024 tokens of context: weights 3\.83 MiB \+ state 664\.00 KiB = 4\.48 MiB$/m);

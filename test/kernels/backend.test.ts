@@ -11,7 +11,7 @@ import { CpuBackend, type CpuTensor } from '../../src/kernels/cpu/cpu-backend.js
 import { writeSafetensors } from '../../src/formats/safetensors-writer.js';
 import { openWeights } from '../../src/formats/weights.js';
 import { dequantize, quantize } from '../../src/tensor/dequantize.js';
-import { FP8_BLOCK_E8M0 } from '../../src/tensor/dtype.js';
+import { FP8_BLOCK32_E8M0, FP8_BLOCK_E8M0 } from '../../src/tensor/dtype.js';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/tensor/float.js';
 import { assertClose, randomF32, tensorOf } from './util.js';
 
@@ -76,6 +76,27 @@ describe('CpuBackend', () => {
       assertClose('rows 128..300', await read(y), ref, 1e-4);
       assert.throws(() => be.rows(w, 100, 200), /does not follow the 128-row scale tiles/);
       assert.throws(() => be.view(w, 0, [10]), /use rows\(t, row0, row1\)/);
+    });
+
+    it('FP8 weights with 32×32 block scales (V4.1): scale grid, their kernel, rows() on 32-row blocks', async () => {
+      const rows = 100, k = 70;
+      const q = quantize(FP8_BLOCK32_E8M0, randomF32(rows * k, 7), rows, k);
+      const w = be.allocWeight(FP8_BLOCK32_E8M0, [rows, k]) as CpuTensor;
+      assert.deepEqual(w.scale!.tensor.shape, [4, 3]);
+      assert.equal(be.kernelFor(w).wasm.matvec, 'matvec_f8_e4m3_e8m0_b32');
+      be.upload(w, q.data); be.upload(w.scale!.tensor, q.scale!);
+      const deq = dequantize(FP8_BLOCK32_E8M0, q.data, rows, k, q.scale);
+      const xv = randomF32(k, 8);
+      const part = be.rows(w, 32, 100);
+      const y = be.alloc('f32', [68]);
+      be.matvec(part, vec(Array.from(xv)), y);
+      const ref = Array.from({ length: 68 }, (_, i) => {
+        let s = 0;
+        for (let j = 0; j < k; j++) s += deq[(32 + i) * k + j] * xv[j];
+        return s;
+      });
+      assertClose('rows 32..100', await read(y), ref, 1e-4);
+      assert.throws(() => be.rows(w, 16, 64), /does not follow the 32-row scale tiles/);
     });
 
     it('rejects mismatched shapes and formats it has no kernel for, naming them', () => {
@@ -262,10 +283,13 @@ describe('CpuBackend', () => {
         const rows = 130, k = 200;
         const values = randomF32(rows * k, 12);
         const q = quantize(FP8_BLOCK_E8M0, values, rows, k);
+        const q32 = quantize(FP8_BLOCK32_E8M0, values.subarray(0, 45 * 70), 45, 70);
         const file = join(dir, 'w.safetensors');
         writeSafetensors(file, [
           { name: 'w', dtype: 'f8_e4m3', shape: [rows, k], data: q.data },
           { name: 'w.scale', dtype: 'e8m0', shape: [2, 2], data: q.scale! },
+          { name: 'w32', dtype: 'f8_e4m3', shape: [45, 70], data: q32.data },
+          { name: 'w32.scale', dtype: 'e8m0', shape: [2, 3], data: q32.scale! },
           { name: 'norm', dtype: 'f32', shape: [3], data: new Uint8Array(Float32Array.of(1, 2, 3).buffer) },
         ]);
         const src = openWeights(file);
@@ -275,6 +299,11 @@ describe('CpuBackend', () => {
           const w = await be.loadWeight(src, { name: 'w', format: FP8_BLOCK_E8M0, shape: [rows, k], scaleName: 'w.scale' });
           assert.deepEqual(await be.downloadBytes(w), q.data);
           assert.deepEqual(await be.downloadBytes(w.scale!.tensor), q.scale);
+          // the same bytes with 32×32 blocks: a [45, 70] weight and its [2, 3] scales
+          const w32 = await be.loadWeight(src, { name: 'w32', format: FP8_BLOCK32_E8M0, shape: [45, 70], scaleName: 'w32.scale' });
+          assert.deepEqual(await be.downloadBytes(w32), q32.data);
+          assert.deepEqual(await be.downloadBytes(w32.scale!.tensor), q32.scale);
+          await assert.rejects(be.loadWeight(src, { name: 'w32', format: FP8_BLOCK32_E8M0, shape: [45, 70], scaleName: 'w.scale' }), /w\.scale/);
           const before = be.heap.stats().inUse;
           await assert.rejects(be.load(src, 'norm', 'f32', [4]), /norm: the source holds 12 bytes, but f32 \[4\] is 16/);
           await assert.rejects(be.load(src, 'norm', 'f32', [2]), /'norm' has 12 bytes but the destination holds 8/);

@@ -58,10 +58,20 @@ function absDots(w: Float32Array, x: Float32Array, rows: number, k: number, n: n
   return out;
 }
 
+/**
+ * Random weights whose magnitude changes from one 32×32 block to the next (2^−3 … 2^3), so each
+ * block gets its own power-of-two scale and a kernel that reads the wrong scale is caught.
+ */
+function blockSpread(rows: number, k: number, seed: number): Float32Array {
+  const v = randomF32(rows * k, seed);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < k; j++) v[r * k + j] *= 2 ** ((3 * (r >> 5) + (j >> 5)) % 7 - 3);
+  return v;
+}
+
 /** Checks matvec (n = 0 below means "matvec", else matmul with n tokens) for one weight shape. */
-function checkMatrix(be: CpuBackend, kernel: MatrixKernel, rows: number, k: number, seed: number): void {
+function checkMatrix(be: CpuBackend, kernel: MatrixKernel, rows: number, k: number, seed: number, spread = false): void {
   const name = `${formatName(kernel.format)} [${rows}, ${k}]`;
-  const values = randomF32(rows * k, seed);
+  const values = spread ? blockSpread(rows, k, seed) : randomF32(rows * k, seed);
   const q = quantize(kernel.format, values, rows, k);
   const w = be.allocWeight(kernel.format, [rows, k]) as CpuTensor;
   be.upload(w, q.data);
@@ -307,6 +317,14 @@ for (const threads of [2, 1]) {
         }
       });
     }
+
+    it('FP8 tiles, a scale per 32×32 block: shapes that are not whole blocks (45×70), k = 128 with 64 rows, 32-row thread chunks', () => {
+      let seed = 900;
+      for (const kernel of MATRIX_KERNELS.filter((kn) => kn.format.dtype === 'f8_e4m3')) {
+        for (const [rows, k] of [[45, 70], [64, 128], [100, 70], [259, 300]]) checkMatrix(be, kernel, rows, k, seed++, true);
+      }
+      assert.ok(MATRIX_KERNELS.some((kn) => formatName(kn.format) === 'f8_e4m3+e8m0/32x32'), 'the registry has the 32×32 FP8 format');
+    });
 
     it('f16 matvec: activations beyond 2^16 (rescaled path) and k beyond the thread scratch (exact path)', () => {
       const f16 = MATRIX_KERNELS.find((k) => k.format.dtype === 'f16' && !k.format.scale)!;

@@ -109,7 +109,8 @@ test('activation quantizers: rounding, hand-computed', () => {
 /** Odd shapes: several rows (not a multiple of 4), k a few blocks. */
 function shape(kern: MatrixKernel): { rows: number; k: number } {
   const d = kern.format.dtype;
-  if (d === 'f8_e4m3') return { rows: 133, k: 330 }; // two row tiles of 128; 2.6 column tiles, the last not a multiple of 16
+  // two row tiles of 128 (4.2 of 32); 2.6 column tiles of 128 (10.3 of 32), the last not a multiple of 16
+  if (d === 'f8_e4m3') return { rows: 133, k: 330 };
   if (d.endsWith('_k')) return { rows: 13, k: 768 };
   return { rows: 13, k: 96 };
 }
@@ -126,9 +127,8 @@ interface Setup {
   mins: number[][];
 }
 
-function setup(kern: MatrixKernel, n: number, seed: number): Setup {
+function setup(kern: MatrixKernel, n: number, seed: number, { rows, k } = shape(kern)): Setup {
   reset();
-  const { rows, k } = shape(kern);
   const q = quantize(kern.format, values(rows * k, seed), rows, k);
   const w = put(q.data), scale = q.scale ? put(q.scale) : 0;
   const wd = dequantize(kern.format, q.data, rows, k, q.scale);
@@ -237,6 +237,62 @@ for (const kern of QUANT_KERNELS) for (const b of BUILDS) {
   });
 }
 
+test('FP8 E8M0 32×32 blocks: more shapes (45×70, 64×128), wasm ≈ twin ≈ float64 reference', () => {
+  const kern = QUANT_KERNELS.find((q) => formatName(q.format) === 'f8_e4m3+e8m0/32x32')!;
+  for (const b of BUILDS) for (const [rows, k] of [[45, 70], [64, 128], [5, 32], [33, 16]]) {
+    use(b.v, b.scratch);
+    const name = `${label(kern)} [${rows}, ${k}] [${b.label}]`;
+    for (const n of [1, 6]) {
+      const s = setup(kern, n, 404 + rows, { rows, k });
+      const y = alloc(4 * n * rows), yt = alloc(4 * n * rows);
+      if (n === 1) {
+        wasm[kern.wasm.matvec](s.w, s.scale, s.x, y, k, 0, rows);
+        kern.twin.matvec(memory.buffer, s.w, s.scale, s.x, yt, k, 0, rows);
+      } else {
+        wasm[kern.wasm.matmul](s.w, s.scale, s.x, y, k, n, rows, 0, rows);
+        kern.twin.matmul(memory.buffer, s.w, s.scale, s.x, yt, k, n, rows, 0, rows);
+      }
+      for (let t = 0; t < n; t++) for (let r = 0; r < rows; r++) {
+        const ref = reference(s, t, r), a = f32(y, n * rows)[t * rows + r], tw = f32(yt, n * rows)[t * rows + r];
+        assert.ok(Math.abs(tw - ref.y) <= ref.tol, `${name} n=${n} token ${t} row ${r}: twin ${tw} vs reference ${ref.y}`);
+        assert.ok(Math.abs(a - tw) <= 2e-6 * ref.bound + 1e-30, `${name} n=${n} token ${t} row ${r}: wasm ${a} vs twin ${tw}`);
+      }
+    }
+  }
+});
+
+test('FP8 E8M0 32×32 blocks: one scale per block, hand-computed (64 × 128, every code 1.0)', () => {
+  // Block (br, bc) has scale byte 120 + 4·br + bc, so y[r] = Σ_bc 2^(S(br, bc) − 127) · Σ_{j in bc} x_j.
+  // x_j = 1 + (j >> 5): each block column sums to 32 · (1 + bc). Tokens t scale x by 2^t.
+  const rows = 64, k = 128, n = 5;
+  const kern = QUANT_KERNELS.find((q) => formatName(q.format) === 'f8_e4m3+e8m0/32x32')!;
+  const want = (t: number, r: number): number => {
+    let y = 0;
+    for (let bc = 0; bc < 4; bc++) y += 2 ** (120 + 4 * (r >> 5) + bc - 127) * 32 * (1 + bc) * 2 ** t;
+    return y;
+  };
+  const run = (f: (w: number, sc: number, xp: number, y: number) => void): Float32Array => {
+    reset();
+    const w = put(new Uint8Array(rows * k).fill(0x38));
+    const sc = put(Uint8Array.from({ length: 8 }, (_, i) => 120 + i));
+    const xp = alloc(4 * n * k);
+    for (let t = 0; t < n; t++) f32(xp + 4 * t * k, k).set(Float32Array.from({ length: k }, (_, j) => (1 + (j >> 5)) * 2 ** t));
+    const y = alloc(4 * n * rows);
+    f(w, sc, xp, y);
+    return Float32Array.from(f32(y, n * rows));
+  };
+  const check = (got: Float32Array, tokens: number, what: string): void => {
+    for (let t = 0; t < tokens; t++) for (let r = 0; r < rows; r++) assert.equal(got[t * rows + r], want(t, r), `${what} token ${t} row ${r}`);
+  };
+  check(run((w, sc, xp, y) => kern.twin.matvec(memory.buffer, w, sc, xp, y, k, 0, rows)), 1, 'twin matvec');
+  check(run((w, sc, xp, y) => kern.twin.matmul(memory.buffer, w, sc, xp, y, k, n, rows, 0, rows)), n, 'twin matmul');
+  for (const b of BUILDS) {
+    use(b.v, b.scratch);
+    check(run((w, sc, xp, y) => wasm[kern.wasm.matvec](w, sc, xp, y, k, 0, rows)), 1, `wasm matvec [${b.label}]`);
+    check(run((w, sc, xp, y) => wasm[kern.wasm.matmul](w, sc, xp, y, k, n, rows, 0, rows)), n, `wasm matmul [${b.label}]`);
+  }
+});
+
 test('kernels read nothing past the weights or the activations (placed at the end of memory)', () => {
   for (const kern of QUANT_KERNELS) for (const v of VARIANTS) {
     use(v, true);
@@ -264,9 +320,8 @@ test('kernels read nothing past the weights or the activations (placed at the en
     wasm[kern.wasm.matmul](s.w, s.scale, xEnd, y, s.k, n, s.rows, 0, s.rows);
     assert.deepEqual(f32(y, n * s.rows), ref, `${name}: activations at the end of memory`);
     if (s.scale) {
-      const sBytes = kern.format.dtype === 'f8_e4m3'
-        ? Math.ceil(s.rows / 128) * Math.ceil(s.k / 128) * (kern.format.scale!.dtype === 'f32' ? 4 : 1)
-        : s.rows * (s.k / 32);
+      const fs = kern.format.scale!;
+      const sBytes = Math.ceil(s.rows / fs.rows) * Math.ceil(s.k / fs.cols) * (fs.dtype === 'f32' ? 4 : 1);
       const sEnd = atEnd(s.scale, sBytes);
       wasm[kern.wasm.matmul](s.w, sEnd, s.x, y, s.k, n, s.rows, 0, s.rows);
       assert.deepEqual(f32(y, n * s.rows), ref, `${name}: scales at the end of memory`);
@@ -275,7 +330,7 @@ test('kernels read nothing past the weights or the activations (placed at the en
 });
 
 const EXPECTED = ['q4_0', 'q4_1', 'q5_0', 'q5_1', 'q8_0', 'mxfp4', 'q2_k', 'q3_k', 'q4_k', 'q5_k', 'q6_k',
-  'f8_e4m3+e8m0/128x128', 'f8_e4m3+f32/128x128', 'fp4_e2m1+e8m0/1x32', 'fp4_e2m1+e8m0/1x32 (int8-act)'];
+  'f8_e4m3+e8m0/128x128', 'f8_e4m3+e8m0/32x32', 'f8_e4m3+f32/128x128', 'fp4_e2m1+e8m0/1x32', 'fp4_e2m1+e8m0/1x32 (int8-act)'];
 
 test('every quantised weight format has its kernels exported, in every build', () => {
   for (const v of VARIANTS) {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { actQuantFp8, dequantize, qatFp4, qatFp8, quantize } from '../../src/tensor/dequantize.js';
-import { FP4_E8M0_32, FP8_BLOCK_E8M0, FP8_BLOCK_F32, rowBytes, type WeightFormat } from '../../src/tensor/dtype.js';
+import { FP4_E8M0_32, FP8_BLOCK32_E8M0, FP8_BLOCK_E8M0, FP8_BLOCK_F32, formatName, rowBytes, type WeightFormat } from '../../src/tensor/dtype.js';
 import { E2M1_TO_F32, E4M3_TO_F32, f32ToE2m1, f32ToE4m3 } from '../../src/tensor/float.js';
 import { rng } from '../support/rng.js';
 import { dequantizeRow } from '../../src/tensor/quant-gguf.js';
@@ -37,6 +37,48 @@ test('FP8 E4M3 with E8M0 128×128 tiles: W = e4m3(q)·2^(S−127), partial edge 
   assert.throws(() => dequantize(FP8_BLOCK_E8M0, data, rows, cols, new Uint8Array(3)), /needs 4 scale bytes/);
   assert.throws(() => dequantize(FP8_BLOCK_E8M0, data, rows, cols), /scale tensor is missing/);
   assert.throws(() => dequantize(FP8_BLOCK_E8M0, data.subarray(1), rows, cols, scale), /needs 16770 data bytes/);
+});
+
+test('FP8 E4M3 with E8M0 32×32 blocks (V4.1): W = e4m3(q)·2^(S−127), partial edge blocks', () => {
+  const rows = 45;
+  const cols = 70; // scale grid [2, 3]: blocks of 32 rows (13 in the last) by 32, 32, 6 columns
+  assert.equal(formatName(FP8_BLOCK32_E8M0), 'f8_e4m3+e8m0/32x32');
+  const data = new Uint8Array(rows * cols).fill(0x38); // every code 1.0
+  data[31 * cols + 31] = 0x7e; // 448, last element of block (0, 0)
+  data[32 * cols + 32] = 0xc0; // −2, first element of block (1, 1)
+  data[44 * cols + 69] = 0x01; // 2^−9 (smallest subnormal), last element of block (1, 2)
+  const scale = new Uint8Array([127, 128, 129, 126, 125, 137]); // ×1, ×2, ×4 | ×0.5, ×0.25, ×1024
+  const w = dequantize(FP8_BLOCK32_E8M0, data, rows, cols, scale);
+  assert.equal(w[0], 1);
+  assert.equal(w[31], 1); // column 31: still block (0, 0)
+  assert.equal(w[32], 2); // column 32: block (0, 1)
+  assert.equal(w[64], 4); // column 64: block (0, 2)
+  assert.equal(w[31 * cols + 31], 448);
+  assert.equal(w[32 * cols + 0], 0.5); // row 32: block (1, 0)
+  assert.equal(w[32 * cols + 32], -0.5); // −2 · 0.25
+  assert.equal(w[44 * cols + 63], 0.25);
+  assert.equal(w[44 * cols + 69], 2 ** -9 * 1024);
+  assert.throws(() => dequantize(FP8_BLOCK32_E8M0, data, rows, cols, new Uint8Array([127, 128, 129, 126, 255, 137])), /NaN scale \(0xFF\) at tile \[1, 1\]/);
+  assert.throws(() => dequantize(FP8_BLOCK32_E8M0, data, rows, cols, new Uint8Array(4)), /needs 6 scale bytes \(\[2, 3\]\)/);
+  assert.throws(() => dequantize(FP8_BLOCK32_E8M0, data, rows, cols), /scale tensor is missing/);
+});
+
+test('quantize FP8/E8M0 32×32: one power-of-two scale per 32×32 block', () => {
+  // [33, 40]: grid [2, 2]. Block amax: (0,0) 448 → 2^0; (0,1) 1 → 2^−8 (1/448 ≤ 2^−8);
+  // (1,0) 3 → 2^−7 (3/448 ≈ 2^−7.2); (1,1) all zero → byte 127.
+  const rows = 33, cols = 40;
+  const v = new Float32Array(rows * cols);
+  v[0] = 448; v[1] = 1; // block (0, 0)
+  v[5 * cols + 35] = -1; // block (0, 1)
+  v[32 * cols + 3] = 3; // block (1, 0)
+  const { data, scale } = quantize(FP8_BLOCK32_E8M0, v, rows, cols);
+  assert.deepEqual(Array.from(scale!), [127, 119, 120, 127]);
+  assert.equal(data[0], 0x7e); // 448
+  assert.equal(data[1], 0x38); // 1
+  assert.equal(data[5 * cols + 35], 0xf8); // −1 / 2^−8 = −256: sign, e 8+7, m 0
+  assert.equal(data[32 * cols + 3], 0x7c); // 3 / 2^−7 = 384: e 8+7, m 4
+  const w = dequantize(FP8_BLOCK32_E8M0, data, rows, cols, scale);
+  assert.deepEqual([w[0], w[1], w[5 * cols + 35], w[32 * cols + 3]], [448, 1, -1, 3]);
 });
 
 test('FP8 E4M3 with f32 tiles (V3 weight_scale_inv) matches weight_dequant_partial_blocks', () => {
@@ -83,7 +125,7 @@ test('scaled formats: quantize → dequantize within the element format bound', 
   const cols = 160; // partial FP8 tiles in both directions
   const x = gaussian(rows * cols, 99);
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) x[r * cols + c] *= 2 ** ((r % 7) - 3);
-  const cases: [WeightFormat, number, number][] = [[FP8_BLOCK_E8M0, 128, 128], [FP8_BLOCK_F32, 128, 128], [FP4_E8M0_32, 1, 32]];
+  const cases: [WeightFormat, number, number][] = [[FP8_BLOCK_E8M0, 128, 128], [FP8_BLOCK32_E8M0, 32, 32], [FP8_BLOCK_F32, 128, 128], [FP4_E8M0_32, 1, 32]];
   for (const [format, tr, tc] of cases) {
     const { data, scale } = quantize(format, x, rows, cols);
     const gridCols = Math.ceil(cols / tc);

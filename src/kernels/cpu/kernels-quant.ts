@@ -1,5 +1,5 @@
 /** Matrix kernels of the quantised formats: GGUF blocks, MXFP4, DeepSeek FP8 tiles and FP4 experts. */
-import { FP4_E8M0_32, FP8_BLOCK_E8M0, FP8_BLOCK_F32, type WeightFormat } from '../../tensor/dtype.js';
+import { FP4_E8M0_32, FP8_BLOCK32_E8M0, FP8_BLOCK_E8M0, FP8_BLOCK_F32, type WeightFormat } from '../../tensor/dtype.js';
 import type { ActQuantizer, ActType, MatrixKernel } from './registry.js';
 import * as act from './twin/act_quant.js';
 import * as gguf from './twin/quant_gguf.js';
@@ -24,6 +24,7 @@ export const QUANT_KERNELS: MatrixKernel[] = [
   kernel({ dtype: 'q5_k' }, 'q8_k', 'q5_k', { matvec: kq.matvec_q5_k, matmul: kq.matmul_q5_k }),
   kernel({ dtype: 'q6_k' }, 'q8_k', 'q6_k', { matvec: kq.matvec_q6_k, matmul: kq.matmul_q6_k }),
   kernel(FP8_BLOCK_E8M0, 'f32', 'f8_e4m3_e8m0', { matvec: ds.matvec_f8_e4m3_e8m0, matmul: ds.matmul_f8_e4m3_e8m0 }),
+  kernel(FP8_BLOCK32_E8M0, 'f32', 'f8_e4m3_e8m0_b32', { matvec: ds.matvec_f8_e4m3_e8m0_b32, matmul: ds.matmul_f8_e4m3_e8m0_b32 }),
   kernel(FP8_BLOCK_F32, 'f32', 'f8_e4m3_f32', { matvec: ds.matvec_f8_e4m3_f32, matmul: ds.matmul_f8_e4m3_f32 }),
   kernel(FP4_E8M0_32, 'f32', 'fp4_e2m1_e8m0', { matvec: ds.matvec_fp4_e2m1_e8m0, matmul: ds.matmul_fp4_e2m1_e8m0 }),
   // opt-in (CpuBackend fastActivations): FP4 against q8_0 activations, integer dots

@@ -142,12 +142,14 @@ fn wchunk(r: u32, c: u32, len: u32) {
   }
   const scale = s.dtype === 'e8m0' ? 'e8m0(s_byte(si))' : 's_f32(si)';
   const helpers = s.dtype === 'e8m0' ? E8M0_WGSL : '';
-  if (format.dtype === 'f8_e4m3' && s.rows === 128 && s.cols === 128) {
-    // Tile scales [ceil(rows/128), ceil(k/128)]: a 32-element chunk lies inside one tile.
+  if (format.dtype === 'f8_e4m3' && s.rows === s.cols && (s.rows === 128 || s.rows === 32)) {
+    // Tile scales [ceil(rows/T), ceil(k/T)], T = 128 (V4, V3) or 32 (V4.1): a 32-element chunk lies
+    // inside one tile, tile column c / (T/32).
+    const t = s.rows;
     return `${E4M3_WGSL}
 ${helpers}
 fn wchunk(r: u32, c: u32, len: u32) {
-  let si = (r / 128u) * p.scaleCols + c / 4u;
+  let si = (r / ${t}u) * p.scaleCols + ${t === 32 ? 'c' : `c / ${t / 32}u`};
   let d = ${scale};
   let rb = r * p.k + 32u * c;
   for (var j = 0u; j < len; j++) { wv[j] = e4m3(w_byte(rb + j)) * d; }

@@ -1,21 +1,23 @@
 /**
  * Plain-TypeScript twins of the DeepSeek block-scaled kernels (wasm/quant_fp8.ts, quant_fp4.ts) on
- * f32 activations: FP8 E4M3 with one scale per 128×128 tile (E8M0 bytes or f32), FP4 E2M1 (low
+ * f32 activations: FP8 E4M3 with one scale per 128×128 tile (E8M0 bytes or f32) or per 32×32 block
+ * (E8M0, V4.1), FP4 E2M1 (low
  * nibble = even element) with one E8M0 scale per row per 32 inputs. Each scale group is summed in
  * f64 and multiplied by its scale. Also the FP4 int8-activation variant on q8_0 blocks.
  */
 import { E2M1_TO_F32, E4M3_TO_F32 } from '../../../tensor/float.js';
 import { Mem, e8m0, matmulOf, matvecOf, type RowDot } from './quant_common.js';
 
-function fp8Dot(f32Scales: boolean): RowDot {
+/** `tile`: the side of the square scale tiles (128, or 32 for V4.1). */
+function fp8Dot(f32Scales: boolean, tile: number): RowDot {
   return (m, w, scale, row, x, k) => {
-    const tiles = Math.ceil(k / 128), wr = w + row * k;
+    const tiles = Math.ceil(k / tile), wr = w + row * k;
     let sum = 0;
     for (let tc = 0; tc < tiles; tc++) {
-      const i = Math.floor(row / 128) * tiles + tc;
+      const i = Math.floor(row / tile) * tiles + tc;
       const s = f32Scales ? m.f32(scale + 4 * i) : e8m0(m.u8[scale + i]);
       let part = 0;
-      for (let j = 128 * tc; j < Math.min(k, 128 * tc + 128); j++) part += E4M3_TO_F32[m.u8[wr + j]] * m.f32(x + 4 * j);
+      for (let j = tile * tc; j < Math.min(k, tile * tc + tile); j++) part += E4M3_TO_F32[m.u8[wr + j]] * m.f32(x + 4 * j);
       sum += part * s;
     }
     return sum;
@@ -54,7 +56,8 @@ const fp4I8Dot: RowDot = (m, w, scale, row, x, k) => {
 
 const f32Row = (k: number): number => 4 * k;
 
-export const matvec_f8_e4m3_e8m0 = matvecOf(fp8Dot(false)), matmul_f8_e4m3_e8m0 = matmulOf(fp8Dot(false), f32Row);
-export const matvec_f8_e4m3_f32 = matvecOf(fp8Dot(true)), matmul_f8_e4m3_f32 = matmulOf(fp8Dot(true), f32Row);
+export const matvec_f8_e4m3_e8m0 = matvecOf(fp8Dot(false, 128)), matmul_f8_e4m3_e8m0 = matmulOf(fp8Dot(false, 128), f32Row);
+export const matvec_f8_e4m3_e8m0_b32 = matvecOf(fp8Dot(false, 32)), matmul_f8_e4m3_e8m0_b32 = matmulOf(fp8Dot(false, 32), f32Row);
+export const matvec_f8_e4m3_f32 = matvecOf(fp8Dot(true, 128)), matmul_f8_e4m3_f32 = matmulOf(fp8Dot(true, 128), f32Row);
 export const matvec_fp4_e2m1_e8m0 = matvecOf(fp4Dot), matmul_fp4_e2m1_e8m0 = matmulOf(fp4Dot, f32Row);
 export const matvec_fp4_e2m1_e8m0_i8 = matvecOf(fp4I8Dot), matmul_fp4_e2m1_e8m0_i8 = matmulOf(fp4I8Dot, (k) => (k / 32) * 34);

@@ -1,6 +1,10 @@
 // FP8 E4M3 weights with one scale per 128×128 tile — E8M0 bytes (DeepSeek V4 `.scale`) or f32
-// (V3 `weight_scale_inv`), [ceil(rows/128), ceil(k/128)] row-major — against f32 activations:
+// (V3 `weight_scale_inv`), [ceil(rows/128), ceil(k/128)] row-major — or per 32×32 block (E8M0,
+// V4.1: `_b32`, [ceil(rows/32), ceil(k/32)]) against f32 activations:
 // y[r] = Σ_tiles s · Σ_{j in tile} e4m3(w_j) · x_j.
+//
+// The tile side is 2^lt: every helper takes lt as a constant argument (7 or 5) that folds, so each
+// export is straight-line code for its own tile size.
 //
 // E4M3 → f32 without tables: in 16-bit lanes, a byte moved to the high half and shifted right
 // (arithmetic) by 4, then masked with 0x87F0, is the top half of the f32 whose value is the E4M3
@@ -35,7 +39,7 @@ const TWO_120: f32 = reinterpret<f32>(0x7B800000);
 
 // ---- matvec: tile row by tile row, the tile scales folded into the activations -------------------
 //
-// The rows of a 128-row tile share each column tile's scale, so matvec runs tile row by tile row and
+// The rows of a tile row share each column tile's scale, so matvec runs tile row by tile row and
 // stages x'_j = x_j · s(tr, tc) · 2^a once per tile row (exact for E8M0 scales; for f32 ones, one
 // rounding of x · s): the inner loop is then only decode and fused multiply-adds along the row, y =
 // 2^(120−a) · Σ_j raw(w_j) · x'_j, with a = min(120, 126 − B) and B a bound on log2 max|x_j · s|
@@ -74,17 +78,25 @@ const TWO_120: f32 = reinterpret<f32>(0x7B800000);
 }
 
 /**
- * The exponent a of tile row tr; the column tiles' x bounds are read from xb (i32 each), or
- * worked out from x where xb is 0.
+ * The exponent a of tile row tr (tiles of side 2^lt); the column tiles' x bounds are read from xb
+ * (i32 each), or worked out from x where xb is 0.
  */
-function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, xb: usize): i32 {
-  const tiles = (k + 127) >> 7;
+@inline function tileRowShiftOf(lt: i32, f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, xb: usize): i32 {
+  const tiles = (k + (1 << lt) - 1) >> lt;
   let b = -1000;
   for (let tc = 0; tc < tiles; tc++) {
-    const xe = xb ? load<i32>(xb + (<usize>tc << 2)) : xBound(x, tc << 7, min(k, (tc + 1) << 7));
+    const xe = xb ? load<i32>(xb + (<usize>tc << 2)) : xBound(x, tc << lt, min(k, (tc + 1) << lt));
     b = max(b, xe + scaleBound(f32scale, scale, <usize>(tr * tiles + tc)));
   }
   return min(120, 126 - b);
+}
+
+// Called once per tile row, so not inlined: one function per tile size.
+function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, xb: usize): i32 {
+  return tileRowShiftOf(7, f32scale, scale, x, k, tr, xb);
+}
+function tileRowShift_b32(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, xb: usize): i32 {
+  return tileRowShiftOf(5, f32scale, scale, x, k, tr, xb);
 }
 
 /** x' = x · s · 2^a for 4 columns of tile i (the E8M0 power of two joins 2^a). */
@@ -102,11 +114,11 @@ function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, x
 }
 
 /** Stages x' of tile row tr in this thread's scratch: whole 16s transposed, the last 0–15 columns as they are. */
-@inline function stage(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, a: i32): void {
-  const tiles = (k + 127) >> 7, k16 = k & ~15, xt = scratchPtr;
+@inline function stage(lt: i32, f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, a: i32): void {
+  const tiles = (k + (1 << lt) - 1) >> lt, k16 = k & ~15, xt = scratchPtr;
   for (let tc = 0; tc < tiles; tc++) {
-    const i = <usize>(tr * tiles + tc), end = min(k16, (tc + 1) << 7);
-    let j = tc << 7;
+    const i = <usize>(tr * tiles + tc), end = min(k16, (tc + 1) << lt);
+    let j = tc << lt;
     for (; j < end; j += 16) {
       const xp = x + (<usize>j << 2), out = xt + (<usize>j << 2);
       const v0 = v128.load(xp), v1 = v128.load(xp, 16), v2 = v128.load(xp, 32), v3 = v128.load(xp, 48);
@@ -115,7 +127,7 @@ function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, x
       v128.store(out, xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 2)), 32);
       v128.store(out, xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 3)), 48);
     }
-    for (; j < min(k, (tc + 1) << 7); j++) {
+    for (; j < min(k, (tc + 1) << lt); j++) {
       const o = <usize>j << 2;
       store<f32>(xt + o, f32x4.extract_lane(xPrime(f32scale, scale, i, a, f32x4.splat(load<f32>(x + o))), 0));
     }
@@ -132,10 +144,11 @@ function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, x
 
 /**
  * Rows r0..r3 (one tile row) against x, times 2^(120−a). `staged`: x points at x' in this thread's
- * scratch; else x is the activations and each step makes x' of its 16 columns.
+ * scratch (the tile side lt then plays no part); else x is the activations and each step makes x'
+ * of its 16 columns (16 divides the tile side: they share one scale).
  */
-@inline function dot4Fp8(f32scale: bool, staged: bool, w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  const rb = <usize>k, k16 = k & ~15, tiles = (k + 127) >> 7, tr = r0 >> 7;
+@inline function dot4Fp8(lt: i32, f32scale: bool, staged: bool, w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
+  const rb = <usize>k, k16 = k & ~15, tiles = (k + (1 << lt) - 1) >> lt, tr = r0 >> lt;
   const w0 = w + <usize>r0 * rb, w1 = w + <usize>r1 * rb, w2 = w + <usize>r2 * rb, w3 = w + <usize>r3 * rb;
   const m = v128.load(MASK_HI);
   let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
@@ -145,7 +158,7 @@ function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, x
     if (staged) {
       xa = v128.load(xq); xb = v128.load(xq, 16); xc = v128.load(xq, 32); xd = v128.load(xq, 48);
     } else {
-      const i = <usize>(tr * tiles) + (o >> 7);
+      const i = <usize>(tr * tiles) + (o >> <usize>lt);
       const v0 = v128.load(xq), v1 = v128.load(xq, 16), v2 = v128.load(xq, 32), v3 = v128.load(xq, 48);
       xa = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 0)); xb = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 1));
       xc = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 2)); xd = xPrime(f32scale, scale, i, a, transposed(v0, v1, v2, v3, 3));
@@ -161,7 +174,7 @@ function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, x
   for (let j = k16; j < k; j++) {
     const o = <usize>j;
     const xv = staged ? load<f32>(x + (o << 2))
-      : f32x4.extract_lane(xPrime(f32scale, scale, <usize>(tr * tiles + (j >> 7)), a, f32x4.splat(load<f32>(x + (o << 2)))), 0);
+      : f32x4.extract_lane(xPrime(f32scale, scale, <usize>(tr * tiles + (j >> lt)), a, f32x4.splat(load<f32>(x + (o << 2)))), 0);
     q0 += e4m3Raw(load<u8>(w0 + o)) * xv; q1 += e4m3Raw(load<u8>(w1 + o)) * xv;
     q2 += e4m3Raw(load<u8>(w2 + o)) * xv; q3 += e4m3Raw(load<u8>(w3 + o)) * xv;
   }
@@ -169,42 +182,49 @@ function tileRowShift(f32scale: bool, scale: usize, x: usize, k: i32, tr: i32, x
   return scalePow2(v, 120 - a);
 }
 
-// The Dot4 forms; `a` comes in as the driver's aux argument.
+// The Dot4 forms; `a` comes in as the driver's aux argument. The staged one serves every tile size.
 function dot4_e8m0(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  return dot4Fp8(false, false, w, scale, r0, r1, r2, r3, x, k, a);
+  return dot4Fp8(7, false, false, w, scale, r0, r1, r2, r3, x, k, a);
+}
+function dot4_e8m0_b32(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
+  return dot4Fp8(5, false, false, w, scale, r0, r1, r2, r3, x, k, a);
 }
 function dot4_f32(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  return dot4Fp8(true, false, w, scale, r0, r1, r2, r3, x, k, a);
+  return dot4Fp8(7, true, false, w, scale, r0, r1, r2, r3, x, k, a);
 }
 function dot4_staged(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usize, k: i32, a: i32): v128 {
-  return dot4Fp8(false, true, w, scale, r0, r1, r2, r3, x, k, a);
+  return dot4Fp8(7, false, true, w, scale, r0, r1, r2, r3, x, k, a);
 }
 
 /**
  * Tile row by tile row (see above). Staged: x' at the start of this thread's scratch, then the
  * column tiles' x bounds (worked out once per call).
  */
-@inline function matvecFp8(f32scale: bool, w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  const tiles = (k + 127) >> 7, xb = scratchPtr + (<usize>k << 2);
+@inline function matvecFp8(lt: i32, f32scale: bool, w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const tiles = (k + (1 << lt) - 1) >> lt, xb = scratchPtr + (<usize>k << 2);
   const staged = (<usize>(k + tiles) << 2) <= scratchBytes;
-  if (staged) for (let tc = 0; tc < tiles; tc++) store<i32>(xb + (<usize>tc << 2), xBound(x, tc << 7, min(k, (tc + 1) << 7)));
+  if (staged) for (let tc = 0; tc < tiles; tc++) store<i32>(xb + (<usize>tc << 2), xBound(x, tc << lt, min(k, (tc + 1) << lt)));
   for (let r = row0; r < row1;) {
-    const tr = r >> 7, end = min(row1, (tr + 1) << 7);
-    const a = tileRowShift(f32scale, scale, x, k, tr, staged ? xb : 0);
+    const tr = r >> lt, end = min(row1, (tr + 1) << lt);
+    const a = lt == 5 ? tileRowShift_b32(f32scale, scale, x, k, tr, staged ? xb : 0) : tileRowShift(f32scale, scale, x, k, tr, staged ? xb : 0);
     if (staged) {
-      stage(f32scale, scale, x, k, tr, a);
+      stage(lt, f32scale, scale, x, k, tr, a);
       matvecRows(dot4_staged, w, 0, scratchPtr, y, k, r, end, a);
     } else if (f32scale) matvecRows(dot4_f32, w, scale, x, y, k, r, end, a);
+    else if (lt == 5) matvecRows(dot4_e8m0_b32, w, scale, x, y, k, r, end, a);
     else matvecRows(dot4_e8m0, w, scale, x, y, k, r, end, a);
     r = end;
   }
 }
 
 export function matvec_f8_e4m3_e8m0(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  matvecFp8(false, w, scale, x, y, k, row0, row1);
+  matvecFp8(7, false, w, scale, x, y, k, row0, row1);
+}
+export function matvec_f8_e4m3_e8m0_b32(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  matvecFp8(5, false, w, scale, x, y, k, row0, row1);
 }
 export function matvec_f8_e4m3_f32(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  matvecFp8(true, w, scale, x, y, k, row0, row1);
+  matvecFp8(7, true, w, scale, x, y, k, row0, row1);
 }
 
 // ---- matmul: one row against four tokens at a time, each 16-byte piece decoded once for the four --
@@ -219,8 +239,8 @@ export function matvec_f8_e4m3_f32(w: usize, scale: usize, x: usize, y: usize, k
   return f32x4.mul(f32x4.mul(raw, f32x4.splat(TWO_120)), sc);
 }
 
-@inline function matmulFp8(f32scale: bool, w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  const tiles = (k + 127) >> 7, xs = <usize>k << 2, ys = <usize>ldy << 2, m = v128.load(MASK);
+@inline function matmulFp8(lt: i32, f32scale: bool, w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  const tile = 1 << lt, tiles = (k + tile - 1) >> lt, xs = <usize>k << 2, ys = <usize>ldy << 2, m = v128.load(MASK);
   for (let r = row0; r < row1; r++) {
     const wr = w + <usize>r * <usize>k;
     for (let t0 = 0; t0 < n; t0 += 4) {
@@ -229,8 +249,8 @@ export function matvec_f8_e4m3_f32(w: usize, scale: usize, x: usize, y: usize, k
       const x1 = x0 + <usize>min(1, c - 1) * xs, x2 = x0 + <usize>min(2, c - 1) * xs, x3 = x0 + <usize>(c - 1) * xs;
       let a0 = f32x4.splat(0), a1 = a0, a2 = a0, a3 = a0;
       let q0: f32 = 0, q1: f32 = 0, q2: f32 = 0, q3: f32 = 0;
-      for (let c0 = 0; c0 < k; c0 += 128) {
-        const end = min(k, c0 + 128), s = tileScale(scale, f32scale, r >> 7, c0 >> 7, tiles), sc = f32x4.splat(s);
+      for (let c0 = 0; c0 < k; c0 += tile) {
+        const end = min(k, c0 + tile), s = tileScale(scale, f32scale, r >> lt, c0 >> lt, tiles), sc = f32x4.splat(s);
         let j = c0;
         for (; j + 16 <= end; j += 16) {
           const b = v128.load(wr + <usize>j), o = <usize>j << 2;
@@ -254,8 +274,11 @@ export function matvec_f8_e4m3_f32(w: usize, scale: usize, x: usize, y: usize, k
 }
 
 export function matmul_f8_e4m3_e8m0(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  matmulFp8(false, w, scale, x, y, k, n, ldy, row0, row1);
+  matmulFp8(7, false, w, scale, x, y, k, n, ldy, row0, row1);
+}
+export function matmul_f8_e4m3_e8m0_b32(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
+  matmulFp8(5, false, w, scale, x, y, k, n, ldy, row0, row1);
 }
 export function matmul_f8_e4m3_f32(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  matmulFp8(true, w, scale, x, y, k, n, ldy, row0, row1);
+  matmulFp8(7, true, w, scale, x, y, k, n, ldy, row0, row1);
 }

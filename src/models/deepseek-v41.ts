@@ -1,0 +1,786 @@
+/**
+ * DeepSeek-V4.1 (Flash): the forward pass of ../../../shared/spec/deepseek-v41.md, a diff against
+ * DeepSeek-V4 (deepseek-v4.ts), in its order.
+ *
+ *   X = [e, e, …, e],  pre = (1, 0, …, 0)                                                   §4
+ *   per block L:  X += Engram_L(X, n-gram hash rows)          (Engram layers only)          §6A
+ *                 tap_L = mean_j X_j                           (DSpark target layers)        §8
+ *                 (preA, postA, C_A) = mixes(X);   a = Attn(RMSNorm(Σ_j pre_j X_j))          §5
+ *                 X = postA·a + C_Aᵀ·X
+ *                 (preF, postF, C_F) = mixes(X);   f = MoE(RMSNorm(Σ_j preA_j X_j))          §5, §7
+ *                 X = postF·f + C_Fᵀ·X;   pre = preF        ("single pass": each sublayer's input
+ *                                                             uses the mixes of the one before)
+ *   logits = head · RMSNorm(Σ_j pre_j X_j)                                                 §4
+ *   DSpark: stages draft a block of tokens from the taps (see DsparkDraft below)           §8
+ *
+ * CSA2 attention (§6): every layer keeps its own window of keys; ratio-2 and ratio-1 layers also
+ * see up to index_topk compressed entries of the latest KV-source layer at or before them, chosen
+ * by the latest index-source layer (its top-k reused verbatim by the layers in between). The
+ * ratio-1 candidate source publishes, per query, the blocks of entries later re-indexing layers
+ * may choose from.
+ *
+ * State that later tokens read is kept per position and never overwritten by the next few
+ * positions (window rings and compressor inputs have SLACK spare slots), so rolling back a few
+ * tokens — rejected speculative drafts — is setting the length back (§8.3 step 5).
+ */
+import type { Backend, Tensor } from '../kernels/backend.js';
+import { hcSplitSinkhorn, ropeTail } from '../kernels/deepseek-ops.js';
+import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
+import { E4M3_TO_F32, e2m1ToF32, f32ToE2m1, f32ToE4m3 } from '../tensor/float.js';
+import type { Tokenizer } from '../tokenizer/index.js';
+import type { WeightFile } from '../formats/weight-file.js';
+import { type HcWeights, v4RopeFreqs } from './deepseek-v4.js';
+import { moeForward, type MoeWeights } from './deepseek-moe.js';
+import { indexSourceOf, kvSourceOf, type V41Config } from './deepseek-v41-config.js';
+import { EngramHasher, type EngramTable } from './engram.js';
+import { DeviceBuffer, HostLinear, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
+import type { DsparkSequence, LanguageModel, ModelDescription } from './model.js';
+
+export interface V41Numerics {
+  /** Q8(x, 32) before every FP8/FP4 matrix product (§7, §10). */
+  readonly actQuant: boolean;
+  /** Q8(·, 32) of window keys, Q4e(·, 16) of compressed KV, Q4(·, 32) of index keys and queries. */
+  readonly kvQuant: boolean;
+}
+
+// ---- weights (filled by deepseek-v41-load.ts) --------------------------------------------------
+
+export interface V41Attention {
+  readonly ratio: number;
+  readonly freqs: Float32Array;
+  readonly wqA: Tensor;
+  readonly qNorm: Float32Array;
+  readonly wqB: Tensor;
+  readonly wkv: Tensor;
+  readonly kvNorm: Float32Array;
+  /** Group g's rows of wo_a (or the whole matrix when its blocks do not split by group). */
+  readonly woA: readonly Tensor[];
+  readonly woB: Tensor;
+  readonly sink: Float32Array;
+  /** KV-source layers (§6.4): wgate only at ratio 2. */
+  readonly compressor?: { readonly wkv: Tensor; readonly wgate?: Tensor; readonly norm: Float32Array };
+  /** Index-source layers (§6.5): wk and kNorm only on KV sources (the owners of index keys). */
+  readonly indexer?: { readonly wqB: Tensor; readonly weightsProj: Tensor; readonly wk?: Tensor; readonly kNorm?: Float32Array };
+}
+
+export interface EngramWeights {
+  readonly table: EngramTable;
+  readonly wkv: Tensor; // [D·(Hc+1), (N−1)·heads·headDim] FP8
+  /** q_weight ⊙ k_weight [Hc, D] (only their product enters the gate). */
+  readonly qk: Float32Array;
+}
+
+export interface V41Block {
+  readonly name: string; // 'layer3', 'stage0'
+  readonly attnNorm: Float32Array;
+  readonly ffnNorm: Float32Array;
+  readonly hcAttn: HcWeights;
+  readonly hcFfn: HcWeights;
+  readonly attn: V41Attention;
+  readonly ffn: MoeWeights;
+  readonly engram?: EngramWeights;
+}
+
+export interface DsparkWeights {
+  readonly stages: readonly V41Block[];
+  readonly mainProj: Tensor; // [D, |targets|·D] FP8
+  readonly mainNorm: Float32Array;
+  readonly norm: Float32Array;
+  readonly markovEmbed: Tensor; // [V, r_m]
+  readonly markovHead: Tensor; // [V, r_m]
+  readonly confidence: Float32Array; // [D + r_m]
+}
+
+export interface V41Weights {
+  readonly embed: Tensor;
+  readonly head: Tensor;
+  readonly norm: Float32Array;
+  readonly blocks: readonly V41Block[];
+  readonly dspark?: DsparkWeights;
+}
+
+/** Observers for fidelity checks: receives intermediate tensors named as in the fixture's debug dumps. */
+export interface V41Probe {
+  tap?(name: string, data: Float32Array | Int32Array): void;
+  /** Replaces the input streams [n, Hc, D] (after Engram) and pre mix [n, Hc] of main block l for this chunk. */
+  blockInput?(l: number): { X: Float32Array; pre: Float32Array } | undefined;
+}
+
+/** One DSpark draft round (§8.1). */
+export interface DsparkDraft {
+  /** [anchor, x_1 … x_γ]: x_k is the guess for the k-th position after the anchor's. */
+  readonly ids: number[];
+  /** [γ, vocab]: row k is the distribution x_{k+1} was drawn from (base logits + Markov bias). */
+  readonly logits: Float32Array;
+  /** [γ] confidence logits (sigmoid gives the probability that draft k is right given the ones before). */
+  readonly confidence: Float32Array;
+}
+
+/** Q4e(x, 16) in place (§3.6): FP4 E2M1 codes with one E4M3 (not power-of-two) scale per 16 values. */
+export function qatFp4E4m3(x: Float32Array, block = 16): void {
+  if (x.length % block) throw new Error(`qatFp4E4m3: length ${x.length} is not a whole number of blocks of ${block}`);
+  const floor = 6 * 2 ** -9;
+  for (let o = 0; o < x.length; o += block) {
+    let a = floor;
+    for (let i = o; i < o + block; i++) a = Math.max(a, Math.abs(x[i]));
+    const s = E4M3_TO_F32[f32ToE4m3(Math.fround(a / 6))];
+    for (let i = o; i < o + block; i++) {
+      const v = Math.min(6, Math.max(-6, Math.fround(x[i] / s)));
+      x[i] = Math.fround(e2m1ToF32(f32ToE2m1(v)) * s);
+    }
+  }
+}
+
+// ---- per-sequence state ------------------------------------------------------------------------
+
+/** Rows of at most this many tokens go through the blocks together. */
+const CHUNK = 256;
+/** Spare ring slots: this many newest positions can be rolled back without a rebuild. */
+export const V41_SLACK = 16;
+
+/**
+ * The attention KV of a sequence in backend memory: one f32 tensor [rows, headDim] holding, after
+ * CHUNK staging rows, each layer's window ring (W + SLACK slots, position p in slot p mod that) and
+ * each KV source's compressed entries. Sinks [layers, H] beside it.
+ */
+class SequenceKv {
+  readonly kv: Tensor;
+  readonly ringBase: number[] = [];
+  readonly entryBase = new Map<number, number>();
+  readonly sinks: Tensor[];
+  readonly ring: number;
+  readonly stage: number;
+  private readonly sinkAll: Tensor;
+
+  constructor(private readonly be: Backend, c: V41Config, attns: readonly V41Attention[], capacity: number) {
+    this.ring = c.window + V41_SLACK;
+    this.stage = Math.max(Math.min(CHUNK, capacity), c.dspark.blockSize);
+    let rows = this.stage;
+    attns.forEach((a, l) => {
+      this.ringBase.push(rows);
+      rows += this.ring;
+      if (a.compressor) {
+        this.entryBase.set(l, rows);
+        rows += Math.floor(capacity / a.ratio);
+      }
+    });
+    this.kv = be.alloc('f32', [rows, c.headDim], 'V4.1 attention KV');
+    this.sinkAll = be.alloc('f32', [attns.length, c.heads], 'V4.1 attention sinks');
+    this.sinks = attns.map((a, l) => {
+      const s = be.view(this.sinkAll, l * c.heads, [c.heads]);
+      be.upload(s, a.sink);
+      return s;
+    });
+  }
+
+  ringRow(l: number, p: number): number { return this.ringBase[l] + (p % this.ring); }
+  entryRow(l: number, e: number): number { return this.entryBase.get(l)! + e; }
+
+  write(row: number, data: Float32Array): void {
+    const d = this.kv.shape[1];
+    this.be.upload(this.be.view(this.kv, row * d, [data.length / d, d]), data);
+  }
+
+  free(): void {
+    this.be.free(this.kv);
+    this.be.free(this.sinkAll);
+  }
+}
+
+/** A KV-source layer's host state: compressor inputs of recent positions (ratio 2) and the index keys. */
+class SourceState {
+  /** Ratio 2: [SLACK + 2, 2·Dh] rows (a | g) of position p in slot p mod (SLACK + 2). */
+  readonly recent?: Float32Array;
+  readonly indexKeys?: Float32Array; // [entries, Di]
+
+  constructor(c: V41Config, a: V41Attention, capacity: number) {
+    if (a.ratio === 2) this.recent = new Float32Array((V41_SLACK + 2) * 2 * c.headDim);
+    if (a.indexer?.wk) this.indexKeys = new Float32Array(Math.floor(capacity / a.ratio) * c.indexHeadDim);
+  }
+}
+
+/** Compressed entries of a layer of ratio r visible to the query at position p (§6.3). */
+const visibleAt = (p: number, r: number) => Math.floor((p + 1) / r);
+
+// ---- the model ---------------------------------------------------------------------------------
+
+export class DeepseekV41Model extends SequenceOwner<DeepseekV41Sequence> implements LanguageModel {
+  /** Compressed token id per vocabulary id (§6A.2); set by the loader from the tokenizer. */
+  private hasher?: EngramHasher;
+
+  constructor(
+    readonly config: V41Config,
+    readonly weights: V41Weights,
+    readonly tokenizer: Tokenizer,
+    readonly backend: Backend,
+    readonly numerics: V41Numerics,
+    readonly description: ModelDescription,
+    release: () => Promise<void>,
+    file: WeightFile,
+  ) {
+    super(description, config.contextLength, release, file);
+  }
+
+  /** Sets the Engram compressed-token map (§6A.2): [vocab] ids below engram_compressed_vocab_size. */
+  setEngramTokenMap(map: Int32Array): void {
+    const c = this.config;
+    if (map.length !== c.vocab) throw new Error(`Engram token map has ${map.length} entries, the vocabulary ${c.vocab}`);
+    for (const v of map) if (!(v >= 0 && v < c.engram.compressedVocab)) throw new Error(`Engram token map holds ${v}, outside the compressed vocabulary of ${c.engram.compressedVocab}`);
+    this.hasher = new EngramHasher(c.engram, map);
+  }
+
+  get engramHasher(): EngramHasher {
+    if (!this.hasher) throw new Error('this DeepSeek-V4.1 model has Engram layers but no Engram token map: its directory needs the tokenizer.json the model was trained with');
+    return this.hasher;
+  }
+
+  protected makeSequence(capacity: number, onFree: () => void): DeepseekV41Sequence {
+    return new DeepseekV41Sequence(this, capacity, onFree);
+  }
+}
+
+export class DeepseekV41Sequence implements DsparkSequence {
+  length = 0;
+  readonly capacity: number;
+  probe?: V41Probe;
+  private readonly c: V41Config;
+  private readonly w: V41Weights;
+  private readonly lin: HostLinear;
+  private readonly fp8In?: (x: Float32Array) => void;
+  private readonly kq: boolean;
+  private readonly kv: SequenceKv;
+  private readonly sources = new Map<number, SourceState>();
+  private readonly attnQ: DeviceBuffer;
+  private readonly attnO: DeviceBuffer;
+  /** Every token in the state (Engram hashes look back; a long truncate replays them). */
+  private readonly tokens: number[] = [];
+  /** Tokens to replay before the next forward (after a truncate past the slack). */
+  private replay = 0;
+  private freed = false;
+
+  constructor(private readonly model: DeepseekV41Model, capacity: number, private readonly onFree: () => void) {
+    this.capacity = capacity;
+    this.c = model.config;
+    this.w = model.weights;
+    if (model.numerics.actQuant) this.fp8In = (x) => qatFp8(x, 32);
+    this.kq = model.numerics.kvQuant;
+    const be = model.backend;
+    this.lin = new HostLinear(be);
+    this.attnQ = new DeviceBuffer(be, 'V4.1 attention queries');
+    this.attnO = new DeviceBuffer(be, 'V4.1 attention outputs');
+    const attns = [...this.w.blocks, ...(this.w.dspark?.stages ?? [])].map((b) => b.attn);
+    this.kv = new SequenceKv(be, this.c, attns, capacity);
+    this.w.blocks.forEach((b, l) => { if (b.attn.compressor) this.sources.set(l, new SourceState(this.c, b.attn, capacity)); });
+  }
+
+  get weightBytesRead(): number { return this.lin.weightBytes; }
+
+  get stateBytes(): number {
+    let floats = this.kv.kv.shape[0] * this.c.headDim;
+    for (const s of this.sources.values()) floats += (s.recent?.length ?? 0) + (s.indexKeys?.length ?? 0);
+    return 4 * floats;
+  }
+
+  async forward(tokens: readonly number[], opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
+    this.checkTokens('forward', tokens);
+    if (this.replay) await this.rebuild();
+    const vocab = this.c.vocab;
+    const all = opts.allLogits ? new Float32Array(tokens.length * vocab) : undefined;
+    let last!: Float32Array;
+    for (let i = 0; i < tokens.length; i += CHUNK) {
+      const ids = tokens.slice(i, i + CHUNK), n = ids.length;
+      const { X, pre } = await this.trunk(ids);
+      if (all) all.set(await this.head(X, pre, n, this.w.norm), i * vocab);
+      else if (i + n === tokens.length) {
+        const sw = this.c.hcMult * this.c.dim;
+        last = await this.head(X.subarray((n - 1) * sw), pre.subarray((n - 1) * this.c.hcMult), 1, this.w.norm);
+      }
+    }
+    return all ?? last;
+  }
+
+  /**
+   * Forgets tokens from position n on. Up to SLACK newest tokens are dropped by setting the length
+   * back (nothing they wrote is read again); more are rebuilt from the kept tokens.
+   */
+  truncate(n: number): void {
+    if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`truncate: ${n} is not from 0 to the sequence's length ${this.length}`);
+    if (n === this.length) return;
+    const fast = this.length - n <= V41_SLACK && !this.replay;
+    this.tokens.length = n;
+    this.length = n;
+    if (!fast) this.replay = n;
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.lin.free();
+    this.kv.free();
+    this.attnQ.free();
+    this.attnO.free();
+    this.onFree();
+  }
+
+  private checkTokens(what: string, tokens: readonly number[]): void {
+    if (this.freed) throw new Error(`${what}: this sequence has been freed`);
+    if (tokens.length === 0) throw new Error(`${what}: no tokens`);
+    if (this.length + tokens.length > this.capacity) {
+      throw new Error(`context full: ${this.length} tokens + ${tokens.length} new is more than this sequence's capacity of ${this.capacity}`);
+    }
+    for (const t of tokens) {
+      if (!(Number.isInteger(t) && t >= 0 && t < this.c.vocab)) throw new Error(`${what}: token id ${t} is outside the vocabulary (0 … ${this.c.vocab - 1})`);
+    }
+  }
+
+  private async rebuild(): Promise<void> {
+    const kept = this.tokens.splice(0, this.replay);
+    this.replay = 0;
+    this.length = 0;
+    for (let i = 0; i < kept.length; i += CHUNK) await this.trunk(kept.slice(i, i + CHUNK));
+  }
+
+  private tap(name: string, data: Float32Array | Int32Array): void {
+    this.probe?.tap?.(name, data);
+  }
+
+  private async embed(ids: readonly number[], table = this.w.embed): Promise<Float32Array> {
+    const be = this.model.backend, width = table.shape[1];
+    const y = be.alloc('f32', [ids.length, width], 'embedding rows');
+    try {
+      be.embedding(table, ids, y);
+      return await be.download(y);
+    } finally {
+      be.free(y);
+    }
+  }
+
+  /** Streams [n, Hc, D] of the embeddings of `ids`, and the one-hot pre mix (stream 0). */
+  private async streams(ids: readonly number[]): Promise<{ X: Float32Array; pre: Float32Array }> {
+    const n = ids.length, D = this.c.dim, hc = this.c.hcMult;
+    const e = await this.embed(ids);
+    const X = new Float32Array(n * hc * D), pre = new Float32Array(n * hc);
+    for (let t = 0; t < n; t++) {
+      for (let j = 0; j < hc; j++) X.set(e.subarray(t * D, (t + 1) * D), (t * hc + j) * D);
+      pre[t * hc] = 1;
+    }
+    return { X, pre };
+  }
+
+  /** Runs `ids` through every main block; returns the last block's streams and its pre mix. */
+  private async trunk(ids: readonly number[]): Promise<{ X: Float32Array; pre: Float32Array }> {
+    const c = this.c, n = ids.length, start = this.length, D = c.dim, hc = c.hcMult;
+    this.tokens.push(...ids);
+    let { X, pre } = await this.streams(ids);
+    const hashes = c.engram.layerIds.length ? this.model.engramHasher.hash(this.tokens, start, start + n) : undefined;
+    const taps: Float32Array[] = [];
+    const ctx: ChunkContext = { n, start, topk: new Map(), candidates: undefined };
+    for (let l = 0; l < c.layers; l++) {
+      const B = this.w.blocks[l];
+      if (B.engram) {
+        X = await this.engram(B.engram, X, hashes!, c.engram.layerIds.indexOf(l), n);
+        this.tap(`engram${l}.out_streams`, X);
+      }
+      const forced = this.probe?.blockInput?.(l);
+      if (forced) ({ X, pre } = forced);
+      if (c.dspark.targetLayers.includes(l)) {
+        const m = new Float32Array(n * D);
+        for (let t = 0; t < n; t++) for (let j = 0; j < hc; j++) for (let i = 0; i < D; i++) m[t * D + i] += X[(t * hc + j) * D + i] / hc;
+        taps.push(m);
+      }
+      this.tap(`block${l}.in_streams`, X);
+      this.tap(`block${l}.in_pre_mix`, pre);
+      ({ X, pre } = await this.block(B, l, X, pre, ctx));
+      this.tap(`block${l}.out_streams`, X);
+      this.tap(`block${l}.out_pre_mix`, pre);
+    }
+    if (this.w.dspark) await this.seedStages(taps, n, start);
+    this.length += n;
+    return { X, pre };
+  }
+
+  /** logits [n, vocab] = head · RMSNorm(Σ_j pre_j X_j). */
+  private async head(X: Float32Array, pre: Float32Array, n: number, norm: Float32Array): Promise<Float32Array> {
+    const h = this.collapse(X, pre, n);
+    rmsnormRows(h, this.c.dim, norm, this.c.eps);
+    return this.lin.run(this.w.head, h, n);
+  }
+
+  /** Σ_j pre_j X_j per token: [n, D]. */
+  private collapse(X: Float32Array, pre: Float32Array, n: number): Float32Array {
+    const hc = this.c.hcMult, D = this.c.dim, x = new Float32Array(n * D);
+    for (let t = 0; t < n; t++) {
+      for (let j = 0; j < hc; j++) {
+        const p = pre[t * hc + j], src = (t * hc + j) * D;
+        for (let i = 0; i < D; i++) x[t * D + i] += p * X[src + i];
+      }
+    }
+    return x;
+  }
+
+  // ---- mHC, single pass (§5) -------------------------------------------------------------------
+
+  private async block(B: V41Block, l: number, X: Float32Array, preIn: Float32Array, ctx: ChunkContext,
+    query?: DraftQuery): Promise<{ X: Float32Array; pre: Float32Array }> {
+    const n = ctx.n, D = this.c.dim, eps = this.c.eps;
+    const A = await this.mixes(X, n, B.hcAttn);
+    const a = await this.attention(B, l, rmsnormRows(this.collapse(X, preIn, n), D, B.attnNorm, eps), ctx, query);
+    X = this.hcPost(a, X, n, A.post, A.comb);
+    const F = await this.mixes(X, n, B.hcFfn);
+    const x = rmsnormRows(this.collapse(X, A.pre, n), D, B.ffnNorm, eps);
+    const moe = query ? this.c.dspark : this.c;
+    const f = await moeForward(this.lin, { dim: D, topK: moe.topK, routeScale: this.c.routeScale, swigluLimit: this.c.swigluLimit, gateTemp: this.c.gateTemp, sumEps: 1e-20 },
+      B.ffn, x, new Array<number>(n).fill(0), this.fp8In);
+    return { X: this.hcPost(f, X, n, F.post, F.comb), pre: F.pre };
+  }
+
+  /** pre, post and Sinkhorn C per token from the flattened streams (V4 §5.2, statistic eps = norm_eps). */
+  private async mixes(X: Float32Array, n: number, W: HcWeights) {
+    const c = this.c, hc = c.hcMult, sw = hc * c.dim, mix = (2 + hc) * hc;
+    const m = await this.lin.run(W.fn, X, n);
+    const pre = new Float32Array(n * hc), post = new Float32Array(n * hc), comb = new Float32Array(n * hc * hc);
+    for (let t = 0; t < n; t++) {
+      let ss = 0;
+      for (let i = t * sw; i < (t + 1) * sw; i++) ss += X[i] * X[i];
+      const inv = 1 / Math.sqrt(ss / sw + c.eps);
+      for (let i = t * mix; i < (t + 1) * mix; i++) m[i] *= inv;
+      hcSplitSinkhorn(m, t * mix, W.scale, W.base, hc, c.hcIters, c.hcEps,
+        pre.subarray(t * hc, (t + 1) * hc), post.subarray(t * hc, (t + 1) * hc), comb.subarray(t * hc * hc, (t + 1) * hc * hc));
+    }
+    return { pre, post, comb };
+  }
+
+  /** X'[k] = post[k]·f + Σ_j C[j][k]·X[j]. */
+  private hcPost(f: Float32Array, R: Float32Array, n: number, post: Float32Array, comb: Float32Array): Float32Array {
+    const hc = this.c.hcMult, D = this.c.dim;
+    const out = new Float32Array(n * hc * D);
+    for (let t = 0; t < n; t++) {
+      for (let k = 0; k < hc; k++) {
+        const o = (t * hc + k) * D, pk = post[t * hc + k];
+        for (let i = 0; i < D; i++) out[o + i] = pk * f[t * D + i];
+        for (let j = 0; j < hc; j++) {
+          const cjk = comb[(t * hc + j) * hc + k], r = (t * hc + j) * D;
+          for (let i = 0; i < D; i++) out[o + i] += cjk * R[r + i];
+        }
+      }
+    }
+    return out;
+  }
+
+  // ---- Engram (§6A.4) --------------------------------------------------------------------------
+
+  private async engram(E: EngramWeights, X: Float32Array, hashes: Int32Array, e: number, n: number): Promise<Float32Array> {
+    const c = this.c, D = c.dim, hc = c.hcMult, cols = (c.engram.maxNgram - 1) * c.engram.heads;
+    const ids = new Int32Array(n * cols);
+    const layers = c.engram.layerIds.length;
+    for (let t = 0; t < n; t++) ids.set(hashes.subarray((t * layers + e) * cols, (t * layers + e + 1) * cols), t * cols);
+    const kv = await this.lin.run(E.wkv, E.table.rows(ids), n, this.fp8In); // [n, D·(Hc+1)]
+    const out = X.slice(), scale = 1 / Math.sqrt(D);
+    for (let t = 0; t < n; t++) {
+      const row = t * D * (hc + 1), value = row + hc * D;
+      for (let j = 0; j < hc; j++) {
+        const x = (t * hc + j) * D, key = row + j * D;
+        let dot = 0, xs = 0, ks = 0;
+        for (let i = 0; i < D; i++) {
+          dot += X[x + i] * E.qk[j * D + i] * kv[key + i];
+          xs += X[x + i] * X[x + i];
+          ks += kv[key + i] * kv[key + i];
+        }
+        const d = dot / Math.sqrt(xs / D + c.eps) / Math.sqrt(ks / D + c.eps) * scale;
+        const g = sigmoid(Math.sign(d) * Math.sqrt(Math.max(Math.abs(d), 1e-6)));
+        for (let i = 0; i < D; i++) out[x + i] += g * kv[value + i];
+      }
+    }
+    return out;
+  }
+
+  // ---- CSA2 attention (§6) ---------------------------------------------------------------------
+
+  /**
+   * Attention of block l for the chunk's rows x [n, D] (normed). Main layers write their window
+   * keys and (KV sources) compressed entries; a draft stage (`query`) attends its ring plus the
+   * draft block's own keys, bidirectionally, and writes nothing.
+   */
+  private async attention(B: V41Block, l: number, x: Float32Array, ctx: ChunkContext, query?: DraftQuery): Promise<Float32Array> {
+    const c = this.c, A = B.attn, H = c.heads, Dh = c.headDim, R = c.ropeDim, n = ctx.n, start = ctx.start;
+    const qr = rmsnormRows(await this.lin.run(A.wqA, x, n, this.fp8In), c.qLoraRank, A.qNorm, c.eps);
+    const q = await this.lin.run(A.wqB, qr, n, this.fp8In);
+    const kv = rmsnormRows(await this.lin.run(A.wkv, x, n, this.fp8In), Dh, A.kvNorm, c.eps);
+    for (let t = 0; t < n; t++) {
+      ropeTail(q, t * H * Dh, H, Dh, R, A.freqs, start + t, false);
+      ropeTail(kv, t * Dh, 1, Dh, R, A.freqs, start + t, false);
+    }
+    if (this.kq) qatFp8(kv, 32);
+
+    let seen: (readonly number[])[] = Array.from({ length: n }, () => []);
+    if (A.ratio > 0) {
+      if (A.compressor) await this.compress(A, l, x, n, start);
+      if (A.indexer) ctx.topk.set(l, await this.index(A, l, x, qr, ctx));
+      const src = kvSourceOf(c, l);
+      seen = ctx.topk.get(indexSourceOf(c, l))!.map((list) => list.map((e) => this.kv.entryRow(src, e)));
+    }
+    const o = query ? await this.attendDraft(l, q, kv, query) : await this.attend(l, q, kv, seen, n, start);
+    for (let t = 0; t < n; t++) ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, start + t, true);
+
+    // Grouped low-rank output (V4 §6.7): group g's heads → its slice of wo_a, then wo_b.
+    const G = c.oGroups, Ro = c.oLoraRank, gw = (H / G) * Dh;
+    const z = new Float32Array(n * G * Ro);
+    if (A.woA.length === G) {
+      for (let g = 0; g < G; g++) {
+        const u = new Float32Array(n * gw);
+        for (let t = 0; t < n; t++) u.set(o.subarray(t * H * Dh + g * gw, t * H * Dh + (g + 1) * gw), t * gw);
+        const zg = await this.lin.run(A.woA[g], u, n);
+        for (let t = 0; t < n; t++) z.set(zg.subarray(t * Ro, (t + 1) * Ro), t * G * Ro + g * Ro);
+      }
+    } else {
+      const all = await this.lin.run(A.woA[0], o, n * G); // [n·G, G·Ro]: keep each group's own slice
+      for (let t = 0; t < n; t++) {
+        for (let g = 0; g < G; g++) z.set(all.subarray((t * G + g) * G * Ro + g * Ro, (t * G + g) * G * Ro + (g + 1) * Ro), t * G * Ro + g * Ro);
+      }
+    }
+    return this.lin.run(A.woB, z, n, this.fp8In);
+  }
+
+  /**
+   * §6.4: the compressor's new entries of this chunk. Ratio 2 pools token pairs (softmax of the
+   * gate over the two, per channel), ratio 1 takes each token; then RMSNorm, the index key from the
+   * un-rotated latent (§6.5), RoPE at the group's first position, Q4e.
+   */
+  private async compress(A: V41Attention, l: number, x: Float32Array, n: number, start: number): Promise<void> {
+    const c = this.c, Dh = c.headDim, Di = c.indexHeadDim, R = c.ropeDim, r = A.ratio, C = A.compressor!;
+    const S = this.sources.get(l)!;
+    const a = await this.lin.run(C.wkv, x, n);
+    const g = C.wgate ? await this.lin.run(C.wgate, x, n) : undefined;
+    const entries: number[] = [];
+    const latents: Float32Array[] = [];
+    for (let t = 0; t < n; t++) {
+      const p = start + t;
+      if (r === 1) {
+        entries.push(p);
+        latents.push(a.slice(t * Dh, (t + 1) * Dh));
+        continue;
+      }
+      const slots = V41_SLACK + 2, rw = 2 * Dh, rec = S.recent!;
+      rec.set(a.subarray(t * Dh, (t + 1) * Dh), (p % slots) * rw);
+      rec.set(g!.subarray(t * Dh, (t + 1) * Dh), (p % slots) * rw + Dh);
+      if (p % 2 === 0) continue;
+      const r0 = ((p - 1) % slots) * rw, r1 = (p % slots) * rw, latent = new Float32Array(Dh);
+      for (let ch = 0; ch < Dh; ch++) {
+        const g0 = rec[r0 + Dh + ch], g1 = rec[r1 + Dh + ch], m = Math.max(g0, g1);
+        const e0 = Math.exp(g0 - m), e1 = Math.exp(g1 - m);
+        latent[ch] = (e0 * rec[r0 + ch] + e1 * rec[r1 + ch]) / (e0 + e1);
+      }
+      entries.push((p - 1) / 2);
+      latents.push(latent);
+    }
+    if (!entries.length) return;
+    const m = entries.length, flat = new Float32Array(m * Dh);
+    latents.forEach((v, i) => flat.set(v, i * Dh));
+    rmsnormRows(flat, Dh, C.norm, c.eps);
+    if (S.indexKeys) {
+      const k = rmsnormRows(await this.lin.run(A.indexer!.wk!, flat, m), Di, A.indexer!.kNorm!, c.eps);
+      entries.forEach((e, i) => ropeTail(k, i * Di, 1, Di, R, A.freqs, e * r, false));
+      if (this.kq) qatFp4(k, 32);
+      entries.forEach((e, i) => S.indexKeys!.set(k.subarray(i * Di, (i + 1) * Di), e * Di));
+      this.tapRows(`attn${l}.index_k`, k, entries[0], start + n, r, Di);
+    }
+    entries.forEach((e, i) => ropeTail(flat, i * Dh, 1, Dh, R, A.freqs, e * r, false));
+    if (this.kq) qatFp4E4m3(flat, 16);
+    // Entries are consecutive: one upload.
+    this.kv.write(this.kv.entryRow(l, entries[0]), flat);
+    this.tapRows(`attn${l}.compress_kv`, flat, entries[0], start + n, r, Dh);
+  }
+
+  /** Taps the entries of this chunk under the dump's name when they are all the entries so far. */
+  private tapRows(name: string, rows: Float32Array, first: number, end: number, r: number, width: number): void {
+    if (this.probe?.tap && first === 0 && rows.length / width === Math.floor(end / r)) this.tap(name, rows);
+  }
+
+  /**
+   * §6.5: this index source's choice of compressed entries for every token of the chunk — the
+   * min(index_topk, visible) highest I(c) = Σ_h w_h·relu(q_h·k_c), in position order. The candidate
+   * source also publishes, per token, the blocks later re-indexing layers choose within.
+   */
+  private async index(A: V41Attention, l: number, x: Float32Array, qr: Float32Array, ctx: ChunkContext): Promise<number[][]> {
+    const c = this.c, Hi = c.indexHeads, Di = c.indexHeadDim, R = c.ropeDim, n = ctx.n, r = A.ratio;
+    const keys = this.sources.get(kvSourceOf(c, l))!.indexKeys!;
+    const qi = await this.lin.run(A.indexer!.wqB, qr, n, this.fp8In);
+    for (let t = 0; t < n; t++) ropeTail(qi, t * Hi * Di, Hi, Di, R, A.freqs, ctx.start + t, false);
+    if (this.kq) qatFp4(qi, 32);
+    const w = await this.lin.run(A.indexer!.weightsProj, x, n);
+    const ws = 1 / Math.sqrt(Di) / Math.sqrt(Hi);
+    for (let i = 0; i < w.length; i++) w[i] *= ws;
+
+    const isCandidateSource = l === c.candidate.layer, reindex = l > c.candidate.layer && r === c.compressRatios[c.candidate.layer] && !A.indexer!.wk;
+    if (isCandidateSource) ctx.candidates = [];
+    const chosen: number[][] = [];
+    const topk = new Int32Array(n * c.indexTopk).fill(-1);
+    for (let t = 0; t < n; t++) {
+      const visible = visibleAt(ctx.start + t, r);
+      const score = new Float32Array(visible);
+      for (let e = 0; e < visible; e++) {
+        let s = 0;
+        for (let h = 0; h < Hi; h++) {
+          let d = 0;
+          const qo = (t * Hi + h) * Di, ko = e * Di;
+          for (let i = 0; i < Di; i++) d += qi[qo + i] * keys[ko + i];
+          if (d > 0) s += w[t * Hi + h] * d;
+        }
+        score[e] = s;
+      }
+      if (isCandidateSource) ctx.candidates!.push(this.candidateMask(score, visible));
+      if (reindex && ctx.candidates) {
+        const mask = ctx.candidates[t];
+        for (let e = 0; e < visible; e++) if (!mask[e]) score[e] = -Infinity;
+      }
+      const list = topIndices(score, visible, Math.min(c.indexTopk, visible)).sort((a, b) => a - b);
+      chosen.push(list);
+      list.forEach((e, i) => { topk[t * c.indexTopk + i] = ctx.start + n + e; });
+    }
+    if (ctx.start === 0) {
+      this.tap(`indexer${l}.topk_idxs`, topk);
+      if (isCandidateSource) {
+        const m = new Int32Array(n * n);
+        ctx.candidates!.forEach((mask, t) => m.set(mask.subarray(0, n), t * n));
+        this.tap(`indexer${l}.candidates`, m);
+      }
+    }
+    return chosen;
+  }
+
+  /** The candidate blocks of one query (§6.5): the best candidate_topk_blocks by max score, the newest always kept. */
+  private candidateMask(score: Float32Array, visible: number): Uint8Array {
+    const { topBlocks, blockSize } = this.c.candidate;
+    const blocks = Math.ceil(visible / blockSize), best = new Float32Array(blocks).fill(-Infinity);
+    const mask = new Uint8Array(blocks * blockSize); // whole blocks, as the reference publishes them
+    if (!visible) return mask;
+    for (let e = 0; e < visible; e++) best[Math.floor(e / blockSize)] = Math.max(best[Math.floor(e / blockSize)], score[e]);
+    best[Math.floor((visible - 1) / blockSize)] = Infinity;
+    for (const b of topIndices(best, blocks, Math.min(topBlocks, blocks))) {
+      if (best[b] === -Infinity) continue;
+      mask.fill(1, b * blockSize, (b + 1) * blockSize);
+    }
+    return mask;
+  }
+
+  /**
+   * Sparse attention with sink for the chunk's tokens (V4 §6.6): token t at position p attends the
+   * window positions max(0, p − W + 1) … p of layer l, then the KV rows `seen[t]`. The chunk's own
+   * keys are staged first (a ring slot may still be needed by an earlier token of the chunk); the
+   * ring takes them afterwards.
+   */
+  private async attend(l: number, q: Float32Array, kv: Float32Array, seen: readonly (readonly number[])[], n: number, start: number): Promise<Float32Array> {
+    const be = this.model.backend, c = this.c, HD = c.heads * c.headDim, Dh = c.headDim, W = c.window;
+    const windowOf = (p: number) => Math.min(W, p + 1);
+    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
+    be.upload(qT, q);
+    for (let a = 0; a < n; a += this.kv.stage) {
+      const b = Math.min(n, a + this.kv.stage), first = start + a;
+      this.kv.write(0, kv.subarray(a * Dh, b * Dh));
+      let count = 0;
+      for (let t = a; t < b; t++) count = Math.max(count, windowOf(start + t) + seen[t].length);
+      const rows = new Int32Array((b - a) * count).fill(-1);
+      for (let t = a; t < b; t++) {
+        const p = start + t;
+        let i = (t - a) * count;
+        for (let s = p - windowOf(p) + 1; s <= p; s++) rows[i++] = s >= first ? s - first : this.kv.ringRow(l, s);
+        for (const row of seen[t]) rows[i++] = row;
+      }
+      be.sparseAttention(be.view(qT, a * HD, [b - a, HD]), this.kv.kv, rows, count, this.kv.sinks[l], be.view(oT, a * HD, [b - a, HD]), 1 / Math.sqrt(Dh));
+      for (let p = Math.max(first, start + b - this.kv.ring); p < start + b; p++) {
+        this.kv.write(this.kv.ringRow(l, p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
+      }
+    }
+    return be.download(oT);
+  }
+
+  // ---- DSpark (§8.1) ---------------------------------------------------------------------------
+
+  /** Writes main_x's window key of the chunk's positions into every stage's ring (§8.1 prefill / step 1). */
+  private async seedStages(taps: Float32Array[], n: number, start: number): Promise<void> {
+    const c = this.c, D = c.dim, Dh = c.headDim, R = c.ropeDim, S = this.w.dspark!, k = taps.length;
+    const cat = new Float32Array(n * k * D);
+    for (let t = 0; t < n; t++) taps.forEach((m, i) => cat.set(m.subarray(t * D, (t + 1) * D), (t * k + i) * D));
+    this.tap('dspark_taps', cat);
+    const mainX = rmsnormRows(await this.lin.run(S.mainProj, cat, n, this.fp8In), D, S.mainNorm, c.eps);
+    for (let s = 0; s < S.stages.length; s++) {
+      const A = S.stages[s].attn, l = c.layers + s;
+      const kv = rmsnormRows(await this.lin.run(A.wkv, mainX, n, this.fp8In), Dh, A.kvNorm, c.eps);
+      for (let t = 0; t < n; t++) ropeTail(kv, t * Dh, 1, Dh, R, A.freqs, start + t, false);
+      if (this.kq) qatFp8(kv, 32);
+      for (let p = Math.max(start, start + n - this.kv.ring); p < start + n; p++) {
+        this.kv.write(this.kv.ringRow(l, p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
+      }
+    }
+  }
+
+  /**
+   * One draft round after the last token in the state (position p = length − 1), whose next token
+   * is `anchor` (§8.1 steps 2–6): the block [anchor, noise × (γ−1)] at positions p+1 … p+γ through
+   * the stages, the head, then the Markov loop (`pick` draws each token from its row; argmax by
+   * default) and the confidences. Changes no state.
+   */
+  async dspark(anchor: number, pick: (logits: Float32Array, k: number) => number = argmaxOf): Promise<DsparkDraft> {
+    const c = this.c, S = this.w.dspark;
+    if (!S) throw new Error('dspark: this checkpoint has no DSpark draft stages');
+    this.checkTokens('dspark', [anchor]);
+    if (this.replay) await this.rebuild();
+    if (this.length === 0) throw new Error('dspark: the sequence is empty (prefill first)');
+    const gamma = c.dspark.blockSize, V = c.vocab, r = c.dspark.markovRank;
+    const ids = [anchor, ...new Array<number>(gamma - 1).fill(c.dspark.noiseToken)];
+    const ctx: ChunkContext = { n: gamma, start: this.length, topk: new Map(), candidates: undefined };
+    let { X, pre } = await this.streams(ids);
+    for (let s = 0; s < S.stages.length; s++) ({ X, pre } = await this.block(S.stages[s], c.layers + s, X, pre, ctx, { last: this.length - 1 }));
+    const h = this.collapse(X, pre, gamma);
+    const logits = await this.lin.run(this.w.head, rmsnormRows(h, c.dim, S.norm, c.eps, new Float32Array(h.length)), gamma);
+    const out = [anchor], confidence = new Float32Array(gamma);
+    for (let k = 0; k < gamma; k++) {
+      const e = await this.embed([out[k]], S.markovEmbed);
+      const bias = await this.lin.run(S.markovHead, e, 1);
+      const U = logits.subarray(k * V, (k + 1) * V);
+      for (let v = 0; v < V; v++) U[v] += bias[v];
+      out.push(pick(U.slice(), k));
+      let z = 0;
+      for (let i = 0; i < c.dim; i++) z += S.confidence[i] * h[k * c.dim + i];
+      for (let i = 0; i < r; i++) z += S.confidence[c.dim + i] * e[i];
+      confidence[k] = z;
+    }
+    return { ids: out, logits, confidence };
+  }
+
+  /** Draft attention: every block row sees the stage's ring (positions ≤ last, at most W) and all block rows. */
+  private async attendDraft(l: number, q: Float32Array, kv: Float32Array, query: DraftQuery): Promise<Float32Array> {
+    const be = this.model.backend, c = this.c, n = kv.length / c.headDim, HD = c.heads * c.headDim;
+    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
+    be.upload(qT, q);
+    this.kv.write(0, kv);
+    const ring: number[] = [];
+    for (let s = Math.max(0, query.last - c.window + 1); s <= query.last; s++) ring.push(this.kv.ringRow(l, s));
+    const count = ring.length + n, rows = new Int32Array(n * count);
+    for (let t = 0; t < n; t++) {
+      rows.set(ring, t * count);
+      for (let b = 0; b < n; b++) rows[t * count + ring.length + b] = b;
+    }
+    be.sparseAttention(qT, this.kv.kv, rows, count, this.kv.sinks[l], oT, 1 / Math.sqrt(c.headDim));
+    return be.download(oT);
+  }
+}
+
+function argmaxOf(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
+}
+
+/** What the layers of one forward pass share: top-k lists of the index sources, the candidate masks. */
+interface ChunkContext {
+  readonly n: number;
+  readonly start: number;
+  readonly topk: Map<number, number[][]>;
+  candidates: Uint8Array[] | undefined;
+}
+
+/** A draft block's attention: keys from the stage ring up to position `last`. */
+interface DraftQuery {
+  readonly last: number;
+}

@@ -2,11 +2,12 @@
  * DeepSeek-V4 completion parser: generated text → reasoning, content, tool calls (spec
  * deepseek-v4.md §13.5). Strict mode (default) accepts and rejects exactly what the official
  * `parse_message_from_completion_text` does and gives the same result; lenient mode, for a
- * server, never throws and keeps whatever it can.
+ * server, never throws and keeps whatever it can. `version: 'v4.1'` reads DeepSeek-V4.1's
+ * tool-call tags (`<｜DSML｜ calls>`, … with a leading space) with the same grammar.
  */
 import {
-  V4_BOS, V4_DSML, V4_EOS, V4_THINK_END, V4_THINK_START, V4_TOOL_CALLS_START,
-  parsePythonJson, toPythonJson,
+  V4_BOS, V4_DSML, V4_EOS, V4_THINK_END, V4_THINK_START,
+  dsmlTags, parsePythonJson, toPythonJson, toolCallsStart, type V4Version,
 } from './deepseek-v4-encoding.js';
 
 export interface V4ToolCall {
@@ -26,13 +27,34 @@ export interface V4ParseOptions {
   thinking: boolean;
   /** Throw on malformed text (default). With false, return what can be recovered instead. */
   strict?: boolean;
+  /** Which model wrote it: 'v4' (default) or 'v4.1' (the tag names differ). */
+  version?: V4Version;
 }
 
-const INVOKE_OPEN = `<${V4_DSML}invoke`;
-const INVOKE_CLOSE = `</${V4_DSML}invoke`;
-const PARAM_OPEN = `<${V4_DSML}parameter`;
-const PARAM_CLOSE = `/${V4_DSML}parameter`; // the reference reads up to this, leaving its '<' in the value part
-const BLOCK_CLOSE = `</${V4_DSML}tool_calls>`;
+/** The strings the tool-call grammar reads up to, in one version's spelling. */
+interface Markup {
+  blockStart: string;
+  invokeOpen: string;
+  invokeClose: string;
+  paramOpen: string;
+  /** The reference reads up to this, leaving its '<' in the value part. */
+  paramClose: string;
+  blockClose: string;
+}
+
+function markupOf(version: V4Version): Markup {
+  const t = dsmlTags(version);
+  return {
+    blockStart: toolCallsStart(version),
+    invokeOpen: `<${V4_DSML}${t.invoke}`,
+    invokeClose: `</${V4_DSML}${t.invoke}`,
+    paramOpen: `<${V4_DSML}${t.parameter}`,
+    paramClose: `/${V4_DSML}${t.parameter}`,
+    blockClose: `</${V4_DSML}${t.calls}>`,
+  };
+}
+const MARKUP: Readonly<Record<V4Version, Markup>> = { v4: markupOf('v4'), 'v4.1': markupOf('v4.1') };
+
 const SPECIAL_TOKENS = [V4_BOS, V4_EOS, V4_THINK_START, V4_THINK_END, V4_DSML];
 
 // The reference's regexes; Python's `\s` and `$` (end, or before a final newline) spelled out.
@@ -83,29 +105,29 @@ function argumentsJson(args: ReadonlyMap<string, { value: string; isString: bool
  * The DSML block after `\n\n<｜DSML｜tool_calls` (at `from`), read with the reference's grammar.
  * Returns the index where reading stopped (after `</｜DSML｜tool_calls>`, or the text end).
  */
-function parseToolCallBlock(text: string, from: number, lenient: boolean): { next: number; calls: V4ToolCall[] } {
+function parseToolCallBlock(text: string, from: number, lenient: boolean, m: Markup): { next: number; calls: V4ToolCall[] } {
   const calls: V4ToolCall[] = [];
   let i = from;
   while (i < text.length) {
-    let r = readUntil(text, i, [INVOKE_OPEN, BLOCK_CLOSE]);
+    let r = readUntil(text, i, [m.invokeOpen, m.blockClose]);
     if (r.body !== '>\n') throw malformed(`expected ">\\n" in the tool-call block, got ${quote(r.body)}`);
     i = r.next;
-    if (r.stop === BLOCK_CLOSE) break;
+    if (r.stop === m.blockClose) break;
     if (r.stop === null) throw malformed('tool-call block ends without an invoke or its closing tag');
 
-    r = readUntil(text, i, [PARAM_OPEN, INVOKE_CLOSE]);
+    r = readUntil(text, i, [m.paramOpen, m.invokeClose]);
     i = r.next;
     const nameMatch = INVOKE_NAME_RE.exec(r.body);
     if (!nameMatch) throw malformed(`bad invoke header ${quote(r.body)}`);
     const args = new Map<string, { value: string; isString: boolean }>();
-    while (r.stop === PARAM_OPEN) {
-      r = readUntil(text, i, [PARAM_CLOSE]);
+    while (r.stop === m.paramOpen) {
+      r = readUntil(text, i, [m.paramClose]);
       i = r.next;
       const p = PARAM_RE.exec(r.body);
       if (!p) throw malformed(`bad parameter ${quote(r.body)}`);
       if (args.has(p[1])) throw malformed(`duplicate parameter "${p[1]}" in a call of "${nameMatch[1]}"`);
       args.set(p[1], { value: p[3], isString: p[2] === 'true' });
-      r = readUntil(text, i, [PARAM_OPEN, INVOKE_CLOSE]);
+      r = readUntil(text, i, [m.paramOpen, m.invokeClose]);
       i = r.next;
       if (r.body !== '>\n') throw malformed(`expected ">\\n" after a parameter, got ${quote(r.body)}`);
     }
@@ -114,23 +136,23 @@ function parseToolCallBlock(text: string, from: number, lenient: boolean): { nex
   return { next: i, calls };
 }
 
-function parseStrict(text: string, thinking: boolean): V4ParsedCompletion {
+function parseStrict(text: string, thinking: boolean, m: Markup): V4ParsedCompletion {
   let i = 0;
   let reasoning = '';
   if (thinking) {
-    const r = readUntil(text, 0, [V4_THINK_END, V4_TOOL_CALLS_START]);
+    const r = readUntil(text, 0, [V4_THINK_END, m.blockStart]);
     if (r.stop !== V4_THINK_END) {
       throw malformed(r.stop === null ? 'thinking mode but no </think> ends the reasoning' : 'tool calls before </think>');
     }
     reasoning = r.body;
     i = r.next;
   }
-  let r = readUntil(text, i, [V4_EOS, V4_TOOL_CALLS_START]);
+  let r = readUntil(text, i, [V4_EOS, m.blockStart]);
   const content = r.body;
   i = r.next;
   let toolCalls: V4ToolCall[] = [];
-  if (r.stop === V4_TOOL_CALLS_START) {
-    const block = parseToolCallBlock(text, i, false);
+  if (r.stop === m.blockStart) {
+    const block = parseToolCallBlock(text, i, false, m);
     toolCalls = block.calls;
     r = readUntil(text, block.next, [V4_EOS]);
     if (r.body !== '') throw malformed(`text after the tool-call block: ${quote(r.body)}`);
@@ -151,7 +173,7 @@ function parseStrict(text: string, thinking: boolean): V4ParsedCompletion {
  * reasoning; a tool-call block that does not parse stays in the content; text after a parsed block
  * is appended to the content; a `string="false"` value that is not JSON becomes a JSON string.
  */
-function parseLenient(text: string, thinking: boolean): V4ParsedCompletion {
+function parseLenient(text: string, thinking: boolean, m: Markup): V4ParsedCompletion {
   const eos = text.indexOf(V4_EOS);
   const body = eos === -1 ? text : text.slice(0, eos);
   let i = 0;
@@ -162,11 +184,11 @@ function parseLenient(text: string, thinking: boolean): V4ParsedCompletion {
     reasoning = body.slice(0, end);
     i = end + V4_THINK_END.length;
   }
-  const start = body.indexOf(V4_TOOL_CALLS_START, i);
+  const start = body.indexOf(m.blockStart, i);
   if (start === -1) return { reasoning, content: body.slice(i), toolCalls: [] };
   const content = body.slice(i, start);
   try {
-    const block = parseToolCallBlock(body, start + V4_TOOL_CALLS_START.length, true);
+    const block = parseToolCallBlock(body, start + m.blockStart.length, true, m);
     return { reasoning, content: content + body.slice(block.next), toolCalls: block.calls };
   } catch {
     return { reasoning, content: body.slice(i), toolCalls: [] };
@@ -175,5 +197,7 @@ function parseLenient(text: string, thinking: boolean): V4ParsedCompletion {
 
 /** Splits generated text (everything after the prompt, EOS included) into its parts. */
 export function parseV4Completion(text: string, opts: V4ParseOptions): V4ParsedCompletion {
-  return opts.strict === false ? parseLenient(text, opts.thinking) : parseStrict(text, opts.thinking);
+  const m = MARKUP[opts.version ?? 'v4'];
+  if (!m) throw new Error(`unknown DeepSeek-V4 encoding version "${String(opts.version)}" (expected "v4" or "v4.1")`);
+  return opts.strict === false ? parseLenient(text, opts.thinking, m) : parseStrict(text, opts.thinking, m);
 }

@@ -36,6 +36,8 @@ export interface BenchResult {
   readonly peakRssBytes: number;
   /** Peak bytes in use in the backend's own heap, where the backend tells. */
   readonly peakBackendBytes?: number;
+  /** DeepSeek-V4.1: the Engram row cache over the whole run (rows read from disk = misses). */
+  readonly engramCache?: { readonly hits: number; readonly misses: number; readonly hitRate: number };
 }
 
 export async function benchModelCommand(argv: string[]): Promise<number> {
@@ -80,10 +82,12 @@ export async function benchModel(model: LanguageModel, prompt: number, gen: numb
     }
   }
   const heap = (model.backend as { heap?: { stats?: () => { peak: number } } }).heap;
+  const engram = (model as { engramCacheStats?: { hits: number; misses: number } }).engramCacheStats;
   return {
     prompt, gen, threads: model.backend.threads, prefill, decode,
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     ...(heap?.stats ? { peakBackendBytes: heap.stats().peak } : {}),
+    ...(engram && engram.hits + engram.misses > 0 ? { engramCache: { ...engram, hitRate: engram.hits / (engram.hits + engram.misses) } } : {}),
   };
 }
 
@@ -113,6 +117,7 @@ function report(modelPath: string, model: LanguageModel, r: BenchResult): string
     row(`pp${r.prompt}`, r.prefill),
     row(`tg${r.gen}`, r.decode),
     `peak memory: process RSS ${formatBytes(r.peakRssBytes)}` + (r.peakBackendBytes !== undefined ? `, backend heap ${formatBytes(r.peakBackendBytes)}` : ''),
+    ...(r.engramCache ? [`Engram row cache: ${(100 * r.engramCache.hitRate).toFixed(1)} % hits (${r.engramCache.hits} hits, ${r.engramCache.misses} rows read from disk)`] : []),
   ];
   return lines.join('\n') + '\n';
 }

@@ -10,7 +10,7 @@
  * exchange through `warn`.
  */
 import { titleFrom, userContent } from '../app/prompt.js';
-import type { ChatStore, Conversation, StoredMessage } from '../app/store.js';
+import type { ChatStore, Conversation, StoredMessage, Think } from '../app/store.js';
 import type { ThinkMode } from '../chat/format.js';
 import type { ChatMessage } from '../chat/template.js';
 import type { TurnResult } from './chat-session.js';
@@ -47,14 +47,16 @@ export class ChatHistory {
   /** Saves the question and an empty, streaming answer; undefined (after a warning) when the store fails. */
   beginTurn(user: string, s: TurnSettings): TurnRecorder | undefined {
     try {
-      const settings = { think: s.think, temperature: s.temperature };
+      // The store's schema knows none / high / max; low (a thinking mode too) is recorded as high.
+      const think: Think = s.think === 'low' ? 'high' : s.think;
+      const settings = { think, temperature: s.temperature };
       const conv = this.conv
         ? this.store.updateConversation(this.conv.id, { system: s.system, settings })
         : this.store.createConversation({ title: this.pendingTitle ?? (titleFrom(user) || 'Untitled'), model: this.model, system: s.system, settings });
       this.conv = conv;
       this.pendingTitle = undefined;
       // Each message becomes the conversation's current leaf as it is added.
-      const common = { conversation_id: conv.id, model: this.model, think: s.think };
+      const common = { conversation_id: conv.id, model: this.model, think };
       const question = this.store.addMessage({ ...common, parent_id: this.parentId, role: 'user', content: user, status: 'done' });
       const reply = this.store.addMessage({ ...common, parent_id: question.id, role: 'assistant', content: '', status: 'streaming' });
       this.parentId = reply.id;

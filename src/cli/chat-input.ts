@@ -77,7 +77,7 @@ export const CHAT_HELP = `commands:
   /bye                  leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)
   /new                  start a new conversation (the system prompt stays)
   /clear                forget the conversation, as /new
-  /think none|high|max  reasoning mode (DeepThink off, on, maximum effort); /think shows it
+  /think MODE           reasoning mode: none, low, high, max (DeepThink off, then rising effort); /think shows it
   /show                 the last reasoning in full (answers show it folded into one line)
   /system TEXT          set the system prompt (empty TEXT removes it)
   /set                  show the sampling settings

@@ -22,8 +22,9 @@ import { loadForCli } from './load.js';
 export const RUN_USAGE = `usage: minke run [MODEL [PROMPT]] [options]
   --raw                  plain completion of PROMPT, no chat template
   --system TEXT          system prompt
-  --think MODE           reasoning: none, high or max (DeepSeek-V4: default none, as the app's
-                         DeepThink off; templates with a thinking switch: their default)
+  --think MODE           reasoning: none, low, high or max (DeepSeek-V4: default none, as the app's
+                         DeepThink off; low thinks as high except on V4.1; templates with a
+                         thinking switch: their default)
   --temperature T        0 = greedy (default 0.8)
   --top-k K              (default 40; 0 = off)
   --top-p P              (default 0.95; 1 = off)

@@ -17,6 +17,8 @@ export interface MoeWeights {
   readonly gate: Tensor; // [E, D] bf16
   /** Score layers: selection bias. */
   readonly bias?: Float32Array;
+  /** V4.1: the selection bias of positions inside an image span (loaded; no image path yet). */
+  readonly biasImage?: Float32Array;
   /** Hash layers: [vocab, K] expert ids. */
   readonly tid2eid?: Int32Array;
   /** Routed experts, loaded the first time a token is routed to them. */

@@ -51,7 +51,10 @@ export interface V41Config {
     readonly experts: number;
     readonly topK: number;
   };
-  /** The vision tower's layer count (0 = text only; the tower itself is not implemented). */
+  /**
+   * The vision tower's layer count (0 = text only). The tower is not implemented: its weights are
+   * checked to be there but not read, and the image-span routing bias is loaded for when it is.
+   */
   readonly visionLayers: number;
   readonly imageTokenId: number;
   readonly contextLength: number;
@@ -72,6 +75,14 @@ const HF_NAMES: Record<string, string> = {
 const ROPE_SCALING: Record<string, string> = {
   rope_factor: 'factor', original_seq_len: 'original_max_position_embeddings', beta_fast: 'beta_fast', beta_slow: 'beta_slow',
 };
+
+/**
+ * Tensors of the vision path that text-only inference does not read (§9A, §11): the tower, the
+ * aligner, the image delimiter vectors, and the draft stages' image routing bias.
+ */
+export function isVisionOnly(name: string): boolean {
+  return /^(vision\.|aligner\.|image_(start|end|newline)$)|^mtp\.\d+\.ffn\.gate\.bias_vl$/.test(name);
+}
 
 /** Whether a config.json object is DeepSeek-V4.1's, in either form. */
 export function isV41Config(json: Record<string, unknown>): boolean {
@@ -213,7 +224,6 @@ function checkConfig(c: V41Config, fail: (msg: string) => never): void {
   if (c.dim % 32 || c.moeInter % 32 || c.headDim % 32 || c.indexHeadDim % 32 || c.engram.headDim % 32) {
     fail(`dim ${c.dim}, moe_inter_dim ${c.moeInter}, head_dim ${c.headDim}, index_head_dim ${c.indexHeadDim} and engram_head_dim ${c.engram.headDim} must be multiples of 32`);
   }
-  if (c.visionLayers) fail(`vision_n_layers is ${c.visionLayers}: the V4.1 vision tower is not implemented; use a text-only config (vision_n_layers 0)`);
 }
 
 /** The most recent layer ≤ l of `ids` (−1 when none). */
@@ -276,7 +286,7 @@ export function v41Tensors(c: V41Config): ExpectedTensor[] {
     add(`${p}.ffn_norm.weight`, 'bf16', [D]);
     add(`${p}.ffn.gate.weight`, 'bf16', [experts, D]);
     add(`${p}.ffn.gate.bias`, 'f32', [experts]);
-    if (c.visionLayers) add(`${p}.ffn.gate.bias_vl`, 'f32', [experts]);
+    if (c.visionLayers && main) add(`${p}.ffn.gate.bias_vl`, 'f32', [experts]);
     for (let e = 0; e < experts; e++) {
       fp4(`${p}.ffn.experts.${e}.w1`, c.moeInter, D);
       fp4(`${p}.ffn.experts.${e}.w2`, D, c.moeInter);

@@ -19,7 +19,7 @@ import { isRoutedExpert, type ExpectedTensor } from './deepseek-v4-config.js';
 import { v4RopeFreqs } from './deepseek-v4.js';
 import type { ExpertWeights, MoeWeights } from './deepseek-moe.js';
 import { DeepseekV41Model, V41_SLACK, type DsparkWeights, type EngramWeights, type V41Attention, type V41Block, type V41Weights } from './deepseek-v41.js';
-import { v41ConfigFromJson, v41Tensors, type V41Config } from './deepseek-v41-config.js';
+import { isVisionOnly, v41ConfigFromJson, v41Tensors, type V41Config } from './deepseek-v41-config.js';
 import { EngramTable, engramTokenMap } from './engram.js';
 import { readVector } from './host-linear.js';
 import { DEFAULT_CONTEXT } from './llama.js';
@@ -45,7 +45,7 @@ export function planV41(dir: string, json: Record<string, unknown>, opts: LoadOp
   const file = openSafetensors(dir);
   try {
     const expected = v41Tensors(config);
-    checkTensors(file, expected);
+    checkTensors(file, expected, config.visionLayers > 0);
     return { config, file, expected, description: describe(config, file, expected, opts) };
   } catch (err) {
     file.close();
@@ -53,7 +53,7 @@ export function planV41(dir: string, json: Record<string, unknown>, opts: LoadOp
   }
 }
 
-function checkTensors(file: WeightFile, expected: readonly ExpectedTensor[]): void {
+function checkTensors(file: WeightFile, expected: readonly ExpectedTensor[], vision: boolean): void {
   const names = new Set<string>();
   for (const e of expected) {
     names.add(e.name);
@@ -65,7 +65,7 @@ function checkTensors(file: WeightFile, expected: readonly ExpectedTensor[]): vo
     }
   }
   for (const name of file.tensors.keys()) {
-    if (!names.has(name)) throw new Error(`${file.path}: tensor '${name}' is not part of a DeepSeek-V4.1 checkpoint with this config.json — config and weights disagree`);
+    if (!names.has(name) && !(vision && isVisionOnly(name))) throw new Error(`${file.path}: tensor '${name}' is not part of a DeepSeek-V4.1 checkpoint with this config.json — config and weights disagree`);
   }
 }
 
@@ -148,6 +148,7 @@ export async function loadV41(dir: string, plan: V41Plan, backend: Backend, opts
     loaded.length = 0;
     if (ownsBackend) await backend.close();
   };
+  if (c.visionLayers) opts.onWarning?.(`this checkpoint has a ${c.visionLayers}-layer vision tower; minke runs its text path only (images are not supported yet)`);
   const resident = Object.entries(plan.description.weightBytes).filter(([k]) => !k.startsWith('engram')).reduce((a, [, b]) => a + b, 0);
   if (resident > os.totalmem()) {
     opts.onWarning?.(`this checkpoint's weights without Engram tables (${(resident / 2 ** 30).toFixed(1)} GiB) are larger than this machine's memory (${(os.totalmem() / 2 ** 30).toFixed(1)} GiB): routed experts are read from disk when first used; expect slow first tokens and paging`);
@@ -210,6 +211,7 @@ export async function loadV41(dir: string, plan: V41Plan, backend: Backend, opts
     const ffn: MoeWeights = {
       gate: await plain(`${p}.ffn.gate.weight`),
       bias: vector(`${p}.ffn.gate.bias`),
+      ...(has(`${p}.ffn.gate.bias_vl`) && index < c.layers ? { biasImage: vector(`${p}.ffn.gate.bias_vl`) } : {}),
       expert: (e) => {
         let w = experts.get(e);
         if (!w) {

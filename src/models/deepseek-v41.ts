@@ -234,6 +234,16 @@ export class DeepseekV41Model extends SequenceOwner<DeepseekV41Sequence> impleme
     return this.hasher;
   }
 
+  /** The Engram row caches' hits and misses so far, over all Engram layers. */
+  get engramCacheStats(): { hits: number; misses: number; bytesRead: number } {
+    const sum = { hits: 0, misses: 0, bytesRead: 0 };
+    for (const b of this.weights.blocks) {
+      const s = b.engram?.table.stats;
+      if (s) { sum.hits += s.hits; sum.misses += s.misses; sum.bytesRead += s.bytesRead; }
+    }
+    return sum;
+  }
+
   protected makeSequence(capacity: number, onFree: () => void): DeepseekV41Sequence {
     return new DeepseekV41Sequence(this, capacity, onFree);
   }

@@ -5,7 +5,7 @@
  */
 import { partialSuffix, ReasoningSplitter } from '../chat/reasoning.js';
 import { parseV4Completion } from '../chat/deepseek-v4-parse.js';
-import { V4_DSML } from '../chat/deepseek-v4-encoding.js';
+import { toolCallsStart, type V4Version } from '../chat/deepseek-v4-encoding.js';
 import { parseTemplateToolCalls, safeContentLength } from '../chat/tool-calls.js';
 import { parseForcedJsonToolCalls } from '../engine/constrain/tool-calls.js';
 import type { ChatEvent, ChatToolCall, TokenLogprobInfo } from './chat.js';
@@ -23,10 +23,9 @@ export interface AnswerOptions {
   /** The prompt opened the reasoning block: output starts inside it. */
   readonly startInReasoning: boolean;
   readonly tools: ToolSyntax;
+  /** 'dsml': which model's tag names (default 'v4'; V4.1 writes `<｜DSML｜ calls>`). */
+  readonly dsml?: V4Version;
 }
-
-// The ReasoningSplitter drops whitespace at the start of the answer, so the block's leading "\n\n" may be gone.
-const DSML_START = `<${V4_DSML}tool_calls`;
 
 export class AnswerStream {
   private readonly splitter?: ReasoningSplitter;
@@ -37,7 +36,11 @@ export class AnswerStream {
   private pending: { reasoning: TokenLogprobInfo[]; content: TokenLogprobInfo[] } = { reasoning: [], content: [] };
   reasoningTokens = 0;
 
+  /** Where a DSML block starts. The ReasoningSplitter drops whitespace at the start of the answer, so the block's leading "\n\n" may be gone. */
+  private readonly dsmlStart: string;
+
   constructor(private readonly opts: AnswerOptions) {
+    this.dsmlStart = toolCallsStart(opts.dsml ?? 'v4').trimStart();
     if (opts.reasoningTags) this.splitter = new ReasoningSplitter({ startInReasoning: opts.startInReasoning });
   }
 
@@ -83,8 +86,8 @@ export class AnswerStream {
       case 'template': return safeContentLength(c);
       case 'dsml': {
         // Up to the block, or to a partial start of it; whitespace before either waits with it.
-        let end = c.indexOf(DSML_START);
-        if (end < 0) end = c.length - partialSuffix(c, DSML_START);
+        let end = c.indexOf(this.dsmlStart);
+        if (end < 0) end = c.length - partialSuffix(c, this.dsmlStart);
         return c.slice(0, end).trimEnd().length;
       }
     }
@@ -93,7 +96,7 @@ export class AnswerStream {
   private parseCalls(tail: string): { content: string; calls: { name: string; arguments: string }[] } {
     switch (this.opts.tools) {
       case 'dsml': {
-        const parsed = parseV4Completion('\n\n' + tail.trimStart(), { thinking: false, strict: false });
+        const parsed = parseV4Completion('\n\n' + tail.trimStart(), { thinking: false, strict: false, version: this.opts.dsml });
         return parsed.toolCalls.length ? { content: parsed.content, calls: parsed.toolCalls } : { content: tail, calls: [] };
       }
       case 'template': return parseTemplateToolCalls(tail);

@@ -5,6 +5,7 @@
  * into reasoning, content and tool calls.
  */
 import { chatFormatFor, type ChatFormat } from '../chat/format.js';
+import type { V4Version } from '../chat/deepseek-v4-encoding.js';
 import { promptOpensReasoning } from '../chat/reasoning.js';
 import type { ChatMessage } from '../chat/template.js';
 import { compileJsonConstraint, type JsonConstraint } from '../engine/constrain/index.js';
@@ -31,9 +32,14 @@ export class LocalBackend implements ChatBackend {
       id: name,
       ownedBy: 'minke',
       contextLength: engine.contextLength,
-      reasoning: this.format.kind === 'deepseek-v4' || (this.format.kind === 'template' && /<think>/.test(tok.chatTemplate ?? '')),
+      reasoning: this.dsml() !== undefined || (this.format.kind === 'template' && /<think>/.test(tok.chatTemplate ?? '')),
       fim: Object.values(FIM).every((t) => tok.tokenId(t) !== undefined),
     };
+  }
+
+  /** The DeepSeek-V4 prompt format's version (its tool calls are DSML), or undefined for other formats. */
+  private dsml(): V4Version | undefined {
+    return this.format.kind === 'deepseek-v4' ? 'v4' : this.format.kind === 'deepseek-v4.1' ? 'v4.1' : undefined;
   }
 
   chat(job: ChatJob): ChatRun {
@@ -41,7 +47,8 @@ export class LocalBackend implements ChatBackend {
     const think = this.info.reasoning ? job.think : 'none';
     const forced = job.tools.length > 0 && (job.toolChoice === 'required' || typeof job.toolChoice === 'object');
     if (forced && think !== 'none') throw badParam('tool_choice', `tool_choice "required" or a named function is not supported in thinking mode; disable thinking or use "auto"`);
-    const v4 = this.format.kind === 'deepseek-v4';
+    const dsml = this.dsml();
+    const v4 = dsml !== undefined;
     const tools = job.toolChoice === 'none' ? [] : job.tools;
 
     const messages = job.messages.map(toChatMessage);
@@ -60,7 +67,7 @@ export class LocalBackend implements ChatBackend {
     let syntax: ToolSyntax = tools.length === 0 ? 'none' : v4 ? 'dsml' : 'template';
     if (forced) {
       const name = typeof job.toolChoice === 'object' ? job.toolChoice.name : undefined;
-      constraint = compileToolCallConstraint(tools, { syntax: v4 ? 'dsml' : 'json', name, parallel: job.parallelToolCalls, maxWhitespace: 1 }, this.model.tokenizer).start();
+      constraint = compileToolCallConstraint(tools, { syntax: v4 ? 'dsml' : 'json', dsml, name, parallel: job.parallelToolCalls, maxWhitespace: 1 }, this.model.tokenizer).start();
       if (!v4) syntax = 'forced-json';
     } else if (job.responseFormat !== 'text') {
       const rf = job.responseFormat;
@@ -70,7 +77,7 @@ export class LocalBackend implements ChatBackend {
     }
 
     // V4 without thinking answers directly; templates that always think (R1) are split regardless.
-    const answer = new AnswerStream({ reasoningTags: this.info.reasoning && (think !== 'none' || !v4), startInReasoning, tools: syntax });
+    const answer = new AnswerStream({ reasoningTags: this.info.reasoning && (think !== 'none' || !v4), startInReasoning, tools: syntax, dsml });
     return this.submit({
       prompt,
       sampling: sampling(job.temperature, job.topP, think !== 'none', job.seed),

@@ -19,9 +19,9 @@ const EFFORT: Record<string, 'low' | 'high' | 'max'> = {
   minimal: 'low', low: 'low', medium: 'high', high: 'high', xhigh: 'max', max: 'max', ultra: 'max',
 };
 
-/** Thinking switch and effort → reasoning mode. V4 has no `low` level; it thinks at `high`. */
+/** Thinking switch and effort (default high) → reasoning mode; the chat format decides what `low` means (V4 has no such level and thinks at `high`). */
 export function thinkMode(enabled: boolean, effort: 'low' | 'high' | 'max' | undefined): ThinkMode {
-  return !enabled ? 'none' : effort === 'max' ? 'max' : 'high';
+  return !enabled ? 'none' : effort ?? 'high';
 }
 
 export function parseEffort(v: unknown, param: string): 'low' | 'high' | 'max' | undefined {

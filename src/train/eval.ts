@@ -76,7 +76,9 @@ interface Parsed {
 
 /** The reasoning, reply and tool calls of a completion of `prompt`. */
 export function parseReply(format: ChatFormat, prompt: string, text: string, think: ThinkMode): Parsed {
-  if (format.kind === 'deepseek-v4') return parseV4Completion(text, { thinking: think !== 'none', strict: false });
+  if (format.kind === 'deepseek-v4' || format.kind === 'deepseek-v4.1') {
+    return parseV4Completion(text, { thinking: think !== 'none', strict: false, version: format.kind === 'deepseek-v4' ? 'v4' : 'v4.1' });
+  }
   const parts = splitReasoning(text, { startInReasoning: promptOpensReasoning(prompt) });
   return { reasoning: parts.reasoning, content: parts.answer, toolCalls: [] };
 }

@@ -45,12 +45,15 @@ export function checkTrainingSeed(seed: number): void {
   }
 }
 
-/** The mode weights, checked, in THINK_MODES order. */
+/** The modes task data is drawn in: `low` is left out, as the V4 task renderer writes it as `high`. */
+const DATA_MODES: readonly ThinkMode[] = THINK_MODES.filter((m) => m !== 'low');
+
+/** The mode weights, checked, in DATA_MODES order. */
 function modeWeights(modes: Partial<Record<ThinkMode, number>> = { none: 1, high: 1 }): number[] {
   for (const k of Object.keys(modes)) {
-    if (!THINK_MODES.includes(k as ThinkMode)) throw new Error(`task data: unknown reasoning mode ${JSON.stringify(k)} (modes: ${THINK_MODES.join(', ')})`);
+    if (!DATA_MODES.includes(k as ThinkMode)) throw new Error(`task data: unknown reasoning mode ${JSON.stringify(k)} (modes: ${DATA_MODES.join(', ')})`);
   }
-  const w = THINK_MODES.map((m) => modes[m] ?? 0);
+  const w = DATA_MODES.map((m) => modes[m] ?? 0);
   if (w.some((x) => !(Number.isFinite(x) && x >= 0)) || !w.some((x) => x > 0)) {
     throw new Error(`task data: mode weights must be numbers ≥ 0, at least one positive, got ${JSON.stringify(modes)}`);
   }
@@ -91,11 +94,11 @@ class TaskStream {
   mode(index: number): ThinkMode {
     const rng = new Rng((Math.imul(this.opts.seed ^ 0x5bd1e995, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b)) >>> 0);
     let u = rng.uniform() * this.total;
-    for (let m = 0; m < THINK_MODES.length; m++) {
-      if (u < this.weights[m]) return THINK_MODES[m];
+    for (let m = 0; m < DATA_MODES.length; m++) {
+      if (u < this.weights[m]) return DATA_MODES[m];
       u -= this.weights[m];
     }
-    return THINK_MODES[this.weights.map((w) => w > 0).lastIndexOf(true)]; // rounding at the top end
+    return DATA_MODES[this.weights.map((w) => w > 0).lastIndexOf(true)]; // rounding at the top end
   }
 }
 
@@ -109,7 +112,7 @@ export class TaskSequences implements SequenceSource {
     if (opts.format !== 'chat' && opts.format !== 'text') throw new Error(`task data: format must be "chat" or "text", got ${JSON.stringify(opts.format)}`);
     if (!(Number.isInteger(opts.maxLength) && opts.maxLength >= 2)) throw new Error(`task data: maxLength must be a whole number ≥ 2, got ${opts.maxLength}`);
     if (tokenizer.bos === undefined || tokenizer.eos === undefined) throw new Error('task data: the tokenizer needs BOS and EOS tokens');
-    const modes = THINK_MODES.map((m, k) => `${m} ${this.stream.weights[k]}`).join(', ');
+    const modes = DATA_MODES.map((m, k) => `${m} ${this.stream.weights[k]}`).join(', ');
     const digest = crypto.createHash('sha256').update(JSON.stringify({ ...opts, tokenizerId })).digest('hex').slice(0, 16);
     this.id = `tasks ${opts.tasks.join(',')} (${opts.format}${opts.format === 'chat' ? `, modes ${modes}` : ''}, seed ${opts.seed}, ≤ ${opts.maxLength} tokens, sha256 ${digest})`;
   }

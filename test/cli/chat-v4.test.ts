@@ -81,5 +81,5 @@ test('minke run on a V4 directory with --think max', () => {
   assert.match(r.stderr, /deepseek_v4/);
   const bad = spawnSync(process.execPath, [BIN, 'run', path.join(dir, 'model'), 'Hello', '--think', 'deep'], { encoding: 'utf8', timeout: 60_000 });
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /--think is one of none, high, max/);
+  assert.match(bad.stderr, /--think is one of none, low, high, max/);
 });

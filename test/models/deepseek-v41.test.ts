@@ -181,8 +181,9 @@ describe('DeepSeek-V4.1 tiny fixture (official reference goldens)', () => {
     try {
       const config = JSON.parse(fs.readFileSync(path.join(FIXTURE, 'config.json'), 'utf8'));
       fs.symlinkSync(path.join(FIXTURE, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+      // A checkpoint with a vision tower must hold its image-span routing bias.
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, vision_n_layers: 2 }));
-      await assert.rejects(loadModel(dir), /vision tower is not implemented/);
+      await assert.rejects(loadModel(dir), /missing tensor 'layers\.0\.ffn\.gate\.bias_vl' \(f32 \[8\]/);
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, kv_source_layers: [1, 5] }));
       await assert.rejects(loadModel(dir), /layer 3 has ratio 2 but its KV source, layer 1|tensor 'layers.3.attn.compressor/);
       fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, engram_num_embeddings: [304, 400] }));

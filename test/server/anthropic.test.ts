@@ -72,7 +72,7 @@ describe('request → ChatJob', () => {
     assert.equal(think({ thinking: { type: 'enabled', budget_tokens: 1024 } }), 'high');
     assert.equal(think({ thinking: { type: 'adaptive' } }), 'high');
     assert.equal(think({ output_config: { effort: 'max' } }), 'max');
-    assert.equal(think({ output_config: { effort: 'low' } }), 'high', 'V4 has no low level');
+    assert.equal(think({ output_config: { effort: 'low' } }), 'low', 'low passes through (the V4 format thinks at high then)');
     assert.equal(think({ thinking: { type: 'disabled' }, output_config: { effort: 'max' } }), 'none');
     assert.equal(think({}, false), 'none', 'a model without reasoning never thinks');
   });

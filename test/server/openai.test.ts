@@ -157,6 +157,8 @@ describe('DeepSeek-V4: thinking, tools, FIM, prefix', () => {
     assert.equal(off.usage.completion_tokens_details.reasoning_tokens, 0);
     const max = await create(client, { model: 'v4', messages: msg, max_tokens: 6, reasoning_effort: 'max' });
     assert.ok(max.usage.prompt_tokens > on.usage.prompt_tokens, 'Think Max adds its preamble to the prompt');
+    const low = await create(client, { model: 'v4', messages: msg, max_tokens: 1, reasoning_effort: 'low' });
+    assert.equal(low.usage.prompt_tokens, on.usage.prompt_tokens, 'V4 has no low level: it thinks as at high');
     const xhigh = await create(client, { model: 'v4', messages: msg, max_tokens: 1, reasoning_effort: 'xhigh' });
     assert.equal(xhigh.usage.prompt_tokens, max.usage.prompt_tokens, 'xhigh maps to max');
     const bad = await postJson(`${srv.url}/chat/completions`, { model: 'v4', messages: msg, reasoning_effort: 'extreme' });

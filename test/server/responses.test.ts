@@ -83,8 +83,8 @@ describe('request → ChatJob', () => {
     const think = (effort?: string, c = ctx) => parse(effort === undefined ? {} : { reasoning: { effort } }, c).job.think;
     assert.equal(think(), 'high', 'thinking defaults on at high effort (§5)');
     assert.equal(think('none'), 'none');
-    assert.equal(think('minimal'), 'high');
-    assert.equal(think('low'), 'high');
+    assert.equal(think('minimal'), 'low', 'minimal and low apply low (§5); the V4 format thinks at high then');
+    assert.equal(think('low'), 'low');
     assert.equal(think('medium'), 'high');
     assert.equal(think('high'), 'high');
     assert.equal(think('max'), 'max');

@@ -167,7 +167,7 @@ describe('minke eval', () => {
     assert.equal(r.stderr, '');
     const think = minke([model, '--think', 'medium']);
     assert.equal(think.code, 2);
-    assert.match(think.stderr, /--think is one of none, high, max/);
+    assert.match(think.stderr, /--think is one of none, low, high, max/);
     const tasks = minke([model, '--tasks', 'arithmetic,poetry']);
     assert.equal(tasks.code, 2);
     assert.match(tasks.stderr, /unknown task "poetry"/);

@@ -315,6 +315,6 @@ describe('V4 rendering for SFT', () => {
         }
       }
     }
-    assert.throws(() => renderTaskV4(task, 'medium' as never), /reasoning mode must be one of none, high, max/);
+    assert.throws(() => renderTaskV4(task, 'medium' as never), /reasoning mode must be one of none, low, high, max/);
   });
 });

@@ -10,6 +10,7 @@
  *   <｜DSML｜parameter name="K" string="true|false">VALUE</｜DSML｜parameter>\n   (per parameter)
  *   </｜DSML｜invoke>\n                                                            (`\n</…` when none)
  *   </｜DSML｜tool_calls>
+ * (DeepSeek-V4.1, option `dsml: 'v4.1'`: the same with the tag names ` calls`, ` invoke`, ` parameter`.)
  * A small grammar over three kinds of item: literal text (`｜DSML｜` is a user-defined token of the
  * V4 vocabulary, outside the JSON token trie, so literals are bytes plus such whole tokens), raw
  * text (string parameters: any UTF-8 text), and JSON values of the parameter's schema (the JSON
@@ -19,7 +20,7 @@
  * Tool schemas often carry keywords decoding cannot enforce (pattern, minimum, …): they are ignored.
  */
 import type { ChatTool } from '../../server/chat.js';
-import { V4_DSML } from '../../chat/deepseek-v4-encoding.js';
+import { V4_DSML, dsmlTags, type V4Version } from '../../chat/deepseek-v4-encoding.js';
 import { TokenType, type Tokenizer } from '../../tokenizer/index.js';
 import type { TokenConstraint } from '../engine.js';
 import { compileJsonConstraint, type JsonConstraint, type ConstraintState } from './constraint.js';
@@ -34,6 +35,8 @@ export interface ForcedToolCalls {
 
 export interface ToolCallOptions {
   readonly syntax: ToolCallSyntax;
+  /** 'dsml': which model's tag names (default 'v4'). */
+  readonly dsml?: V4Version;
   /** The forced function (tool_choice names one); default: any of `tools`. */
   readonly name?: string;
   /** More than one call allowed (default true; false for `parallel_tool_calls: false`). */
@@ -57,13 +60,14 @@ export function compileToolCallConstraint(tools: readonly ChatTool[], opts: Tool
   const parallel = opts.parallel ?? true;
   let cache = compiled.get(tokenizer);
   if (!cache) { cache = new Map(); compiled.set(tokenizer, cache); }
-  const key = JSON.stringify([opts.syntax, parallel, opts.maxWhitespace ?? null, chosen]);
+  const dsml = opts.dsml ?? 'v4';
+  const key = JSON.stringify([opts.syntax, dsml, parallel, opts.maxWhitespace ?? null, chosen]);
   let c = cache.get(key);
   if (!c) {
     const json = { lenient: true, maxWhitespace: opts.maxWhitespace };
     c = opts.syntax === 'json'
       ? compileJsonConstraint(jsonCallsSchema(chosen, parallel), tokenizer, json)
-      : new DsmlGrammar(chosen, parallel, tokenizer, json);
+      : new DsmlGrammar(chosen, parallel, tokenizer, json, dsmlMarkup(dsml));
     if (cache.size >= COMPILED) cache.clear();
     cache.set(key, c);
   }
@@ -151,12 +155,27 @@ interface Tool {
 
 const utf8 = new TextEncoder();
 const MARKER = utf8.encode(V4_DSML);
-const BLOCK_OPEN = `\n\n<${V4_DSML}tool_calls>\n`;
-const BLOCK_CLOSE = `</${V4_DSML}tool_calls>`;
-const INVOKE_CLOSE = `</${V4_DSML}invoke>\n`;
-const PARAM_CLOSE = `</${V4_DSML}parameter>\n`;
-const invokeOpen = (name: string) => `<${V4_DSML}invoke name="${name}">\n`;
-const paramOpen = (name: string, raw: boolean) => `<${V4_DSML}parameter name="${name}" string="${raw}">`;
+/** The literal pieces of a block in one version's tag names. */
+interface DsmlMarkup {
+  readonly blockOpen: string;
+  readonly blockClose: string;
+  readonly invokeClose: string;
+  readonly paramClose: string;
+  invokeOpen(name: string): string;
+  paramOpen(name: string, raw: boolean): string;
+}
+
+function dsmlMarkup(version: V4Version): DsmlMarkup {
+  const t = dsmlTags(version);
+  return {
+    blockOpen: `\n\n<${V4_DSML}${t.calls}>\n`,
+    blockClose: `</${V4_DSML}${t.calls}>`,
+    invokeClose: `</${V4_DSML}${t.invoke}>\n`,
+    paramClose: `</${V4_DSML}${t.parameter}>\n`,
+    invokeOpen: (name) => `<${V4_DSML}${t.invoke} name="${name}">\n`,
+    paramOpen: (name, raw) => `<${V4_DSML}${t.parameter} name="${name}" string="${raw}">`,
+  };
+}
 
 function checkName(what: string, name: string): void {
   if (name.includes('"') || name.includes(V4_DSML)) throw new Error(`${what} ${JSON.stringify(name)} cannot be written in DSML (it holds '"' or ${V4_DSML})`);
@@ -201,7 +220,8 @@ class DsmlGrammar implements ForcedToolCalls {
   private readonly marker: Atom;
   private readonly atomsOf = new Map<string, Atom[]>();
 
-  constructor(tools: readonly ChatTool[], private readonly parallel: boolean, readonly tokenizer: Tokenizer, options: SchemaOptions) {
+  constructor(tools: readonly ChatTool[], private readonly parallel: boolean, readonly tokenizer: Tokenizer, options: SchemaOptions,
+    private readonly m: DsmlMarkup) {
     this.trie = tokenTrie(tokenizer);
     const id = tokenizer.tokenId(V4_DSML);
     const type = id === undefined ? undefined : tokenizer.tokenType(id);
@@ -210,7 +230,7 @@ class DsmlGrammar implements ForcedToolCalls {
   }
 
   start(): ToolCallState {
-    return new ToolCallState(this, expand([this.lit(BLOCK_OPEN, () => this.invokes())]), false);
+    return new ToolCallState(this, expand([this.lit(this.m.blockOpen, () => this.invokes())]), false);
   }
 
   private lit(text: string, next: Next): Item {
@@ -236,14 +256,14 @@ class DsmlGrammar implements ForcedToolCalls {
   private invokes(): Item[] {
     return this.tools.flatMap((t) => {
       const out: Item[] = [];
-      if (t.params.length > 0) out.push(this.lit(invokeOpen(t.name), () => this.params(t, 0, false)));
-      if (t.params.every((p) => !p.required)) out.push(this.lit(invokeOpen(t.name) + '\n' + INVOKE_CLOSE, () => this.afterInvoke()));
+      if (t.params.length > 0) out.push(this.lit(this.m.invokeOpen(t.name), () => this.params(t, 0, false)));
+      if (t.params.every((p) => !p.required)) out.push(this.lit(this.m.invokeOpen(t.name) + '\n' + this.m.invokeClose, () => this.afterInvoke()));
       return out;
     });
   }
 
   private afterInvoke(): Item[] {
-    const close = this.lit(BLOCK_CLOSE, () => [{ kind: 'end' }]);
+    const close = this.lit(this.m.blockClose, () => [{ kind: 'end' }]);
     return this.parallel ? [close, ...this.invokes()] : [close];
   }
 
@@ -254,15 +274,15 @@ class DsmlGrammar implements ForcedToolCalls {
       out.push(...this.param(t.params[j], () => this.params(t, j + 1, true)));
       if (t.params[j].required) return out;
     }
-    if (wrote) out.push(this.lit(INVOKE_CLOSE, () => this.afterInvoke()));
+    if (wrote) out.push(this.lit(this.m.invokeClose, () => this.afterInvoke()));
     return out;
   }
 
   private param(p: Param, then: Next): Item[] {
-    const close = () => [this.lit(PARAM_CLOSE, then)];
-    if (p.json) return [this.lit(paramOpen(p.name, false), () => [{ kind: 'json', state: p.json!.start(), guard: 0, next: close }])];
-    if (p.choices) return p.choices.map((c) => this.lit(paramOpen(p.name, true) + c + PARAM_CLOSE, then));
-    return [this.lit(paramOpen(p.name, true), () => [{ kind: 'raw', state: 0, next: close }])];
+    const close = () => [this.lit(this.m.paramClose, then)];
+    if (p.json) return [this.lit(this.m.paramOpen(p.name, false), () => [{ kind: 'json', state: p.json!.start(), guard: 0, next: close }])];
+    if (p.choices) return p.choices.map((c) => this.lit(this.m.paramOpen(p.name, true) + c + this.m.paramClose, then));
+    return [this.lit(this.m.paramOpen(p.name, true), () => [{ kind: 'raw', state: 0, next: close }])];
   }
 }
 

@@ -111,12 +111,12 @@ function parseArgs(name: string, argv: string[]): Options | undefined {
 const progress = (msg: string) => process.stderr.write(`  … ${msg}\n`);
 const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 
-/** The 'bench' checkpoint in `dir`, generated (into a sibling, then renamed) unless it is there with this config. */
-function ensureCheckpoint(b: DecodeBench, dir: string, regenerate: boolean): void {
+/** The 'bench' checkpoint in `dir` (`what` in messages), generated (into a sibling, then renamed) unless it is there with this config. */
+export function ensureCheckpoint(b: Pick<DecodeBench, 'config' | 'write'>, dir: string, regenerate: boolean, what = "the synthetic 'bench' checkpoint"): void {
   const text = JSON.stringify(b.config, null, 2) + '\n';
   const configFile = path.join(dir, 'config.json');
   if (!regenerate && existsSync(configFile) && readFileSync(configFile, 'utf8') === text) return;
-  progress(existsSync(dir) ? `${dir}: ${regenerate ? '--regenerate' : 'another config'}, generating again` : `generating the synthetic 'bench' checkpoint in ${dir}`);
+  progress(existsSync(dir) ? `${dir}: ${regenerate ? '--regenerate' : 'another config'}, generating again` : `generating ${what} in ${dir}`);
   const tmp = `${dir}.partial`;
   rmSync(tmp, { recursive: true, force: true });
   let shown = -1;
@@ -135,7 +135,7 @@ function ensureCheckpoint(b: DecodeBench, dir: string, regenerate: boolean): voi
 }
 
 /** BOS-free ids from an xorshift32 stream in [0, vocab): the same warm-up prompt every run. */
-function randomIds(n: number, vocab: number): number[] {
+export function randomIds(n: number, vocab: number): number[] {
   const ids: number[] = [];
   let x = 2463534242;
   while (ids.length < n) {

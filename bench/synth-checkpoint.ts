@@ -1,6 +1,7 @@
 /**
- * What the synthetic checkpoint generators (synth-v3.ts, synth-v4.ts) share: a fast reproducible
- * generator per tensor, fillers for the value kinds (FP8 E4M3 codes, BF16 / F32 Gaussians) and the
+ * What the synthetic checkpoint generators (synth-v3.ts, synth-v4.ts, synth-v41.ts) share: a fast
+ * reproducible generator per tensor, fillers for the value kinds (FP8 E4M3 codes, BF16 / F32
+ * Gaussians, E8M0 scales and FP4 codes of quantised linears at a target rms) and the
  * writer that streams tensors into HF-style shards one at a time (config.json, model-0000N-of-0000M
  * shards, model.safetensors.index.json).
  */
@@ -125,6 +126,57 @@ export function f32Gaussian(rng: Rng, count: number, mean: number, std: number):
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = mean + std * rng.gaussian();
   return new Uint8Array(out.buffer);
+}
+
+// ---- values of quantised checkpoints -------------------------------------------------------------
+
+/**
+ * How a tensor's values are drawn (synth-v4.ts, synth-v41.ts). `in` is the input width of the linear
+ * map it belongs to: FP8 / FP4 weights and their E8M0 scales dequantise to elements of rms ≈
+ * 1/sqrt(in), so unit-rms inputs give unit-rms outputs.
+ */
+export type ValueInit =
+  | { kind: 'fp8'; in: number } | { kind: 'fp8-scale'; in: number }
+  | { kind: 'fp4' } | { kind: 'fp4-scale'; in: number }
+  | { kind: 'bf16' | 'f32'; mean: number; std: number };
+
+/*
+ * Value rms targets 2^x with x = −log2(in)/2. Every E8M0 scale is 2^(e0 + δ), δ ∈ {−1, 0, +1} drawn
+ * at random (so that scale indexing matters), which multiplies the rms by 2^JITTER = sqrt(1.75).
+ * FP8: codes of rms ≈ 2^6 (Gaussian, |code| ≤ 4.5σ < 448, so never the NaN codes), e0 = round(x − 6 −
+ * JITTER), and the code rms absorbs the rounding: tensor rms = 2^x. FP4: uniformly random nibbles (rms
+ * FP4_CODE_RMS), e0 = round(x − log2(FP4_CODE_RMS) − JITTER): tensor rms within 2^±0.5 of 2^x.
+ */
+const JITTER = Math.log2(1.75) / 2;
+const FP8_CODE_RMS_LOG2 = 6;
+/** rms of a uniformly random E2M1 code: sqrt(mean of 0, .25, 1, 2.25, 4, 9, 16, 36). */
+const FP4_CODE_RMS = Math.sqrt(68.5 / 8);
+const targetLog2 = (inWidth: number): number => -Math.log2(inWidth) / 2;
+const fp8Exponent = (inWidth: number): number => Math.round(targetLog2(inWidth) - FP8_CODE_RMS_LOG2 - JITTER);
+const fp4Exponent = (inWidth: number): number => Math.round(targetLog2(inWidth) - Math.log2(FP4_CODE_RMS) - JITTER);
+
+/** E8M0 bytes 2^(byte−127) = 2^(exponent + δ), δ uniform in {−1, 0, +1}. */
+function scaleBytes(rng: Rng, n: number, exponent: number): Uint8Array {
+  const table = Uint8Array.from({ length: 256 }, (_, b) => 127 + exponent + (b % 3) - 1);
+  return mapBytes(rng.bytes(n), table);
+}
+
+/** `count` values drawn as `init` says, in the tensor's stored bytes. */
+export function generateValues(init: ValueInit, count: number, rng: Rng): Uint8Array {
+  switch (init.kind) {
+    case 'fp8':
+      return fp8Codes(rng, count, 2 ** (targetLog2(init.in) - fp8Exponent(init.in) - JITTER));
+    case 'fp8-scale':
+      return scaleBytes(rng, count, fp8Exponent(init.in));
+    case 'fp4':
+      return rng.bytes(count); // every nibble is a valid E2M1 code
+    case 'fp4-scale':
+      return scaleBytes(rng, count, fp4Exponent(init.in));
+    case 'bf16':
+      return bf16Gaussian(rng, count, init.mean, init.std);
+    case 'f32':
+      return f32Gaussian(rng, count, init.mean, init.std);
+  }
 }
 
 // ---- writing -------------------------------------------------------------------------------------

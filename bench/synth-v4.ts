@@ -13,7 +13,7 @@
  */
 import { v4ConfigFromHF, v4Tensors, type ExpectedTensor, type V4Config } from '../src/models/deepseek-v4-config.js';
 import {
-  bf16Gaussian, elementCount, f32Gaussian, fp8Codes, mapBytes, type Rng, type SyntheticOptions, writeSyntheticCheckpoint,
+  elementCount, generateValues, type Rng, type SyntheticOptions, type ValueInit, writeSyntheticCheckpoint,
 } from './synth-checkpoint.js';
 
 export type SyntheticV4Options = SyntheticOptions;
@@ -113,12 +113,8 @@ export function v4SynthConfig(preset: V4SynthPreset): Record<string, unknown> {
 
 // ---- tensor layout (spec §11.2) ------------------------------------------------------------------
 
-/** How a tensor's values are drawn. `in` is the input width of the linear map it belongs to. */
-type Init =
-  | { kind: 'fp8'; in: number } | { kind: 'fp8-scale'; in: number }
-  | { kind: 'fp4' } | { kind: 'fp4-scale'; in: number }
-  | { kind: 'bf16' | 'f32'; mean: number; std: number }
-  | { kind: 'tid2eid'; experts: number };
+/** How a tensor's values are drawn (synth-checkpoint.ts), or the hash-routing table. */
+type Init = ValueInit | { kind: 'tid2eid'; experts: number };
 
 interface Planned extends ExpectedTensor { readonly init: Init }
 
@@ -154,60 +150,23 @@ function plan(c: V4Config): Planned[] {
 
 // ---- values ------------------------------------------------------------------------------------
 
-/*
- * Value rms targets 2^x with x = −log2(in)/2. Every E8M0 scale is 2^(e0 + δ), δ ∈ {−1, 0, +1} drawn
- * at random (so that scale indexing matters), which multiplies the rms by 2^JITTER = sqrt(1.75).
- * FP8: codes of rms ≈ 2^6 (Gaussian, |code| ≤ 4.5σ < 448, so never the NaN codes), e0 = round(x − 6 −
- * JITTER), and the code rms absorbs the rounding: tensor rms = 2^x. FP4: uniformly random nibbles (rms
- * FP4_CODE_RMS), e0 = round(x − log2(FP4_CODE_RMS) − JITTER): tensor rms within 2^±0.5 of 2^x.
- */
-const JITTER = Math.log2(1.75) / 2;
-const FP8_CODE_RMS_LOG2 = 6;
-/** rms of a uniformly random E2M1 code: sqrt(mean of 0, .25, 1, 2.25, 4, 9, 16, 36). */
-const FP4_CODE_RMS = Math.sqrt(68.5 / 8);
-const targetLog2 = (inWidth: number): number => -Math.log2(inWidth) / 2;
-const fp8Exponent = (inWidth: number): number => Math.round(targetLog2(inWidth) - FP8_CODE_RMS_LOG2 - JITTER);
-const fp4Exponent = (inWidth: number): number => Math.round(targetLog2(inWidth) - Math.log2(FP4_CODE_RMS) - JITTER);
-
-/** E8M0 bytes 2^(byte−127) = 2^(exponent + δ), δ uniform in {−1, 0, +1}. */
-function scaleBytes(rng: Rng, n: number, exponent: number): Uint8Array {
-  const table = Uint8Array.from({ length: 256 }, (_, b) => 127 + exponent + (b % 3) - 1);
-  return mapBytes(rng.bytes(n), table);
-}
-
 function generate(t: Planned, rng: Rng): Uint8Array {
-  const count = elementCount(t);
   const init = t.init;
-  switch (init.kind) {
-    case 'fp8':
-      return fp8Codes(rng, count, 2 ** (targetLog2(init.in) - fp8Exponent(init.in) - JITTER));
-    case 'fp8-scale':
-      return scaleBytes(rng, count, fp8Exponent(init.in));
-    case 'fp4':
-      return rng.bytes(count); // every nibble is a valid E2M1 code
-    case 'fp4-scale':
-      return scaleBytes(rng, count, fp4Exponent(init.in));
-    case 'bf16':
-      return bf16Gaussian(rng, count, init.mean, init.std);
-    case 'f32':
-      return f32Gaussian(rng, count, init.mean, init.std);
-    case 'tid2eid': {
-      // Row = a partial Fisher–Yates shuffle of the expert ids: topK distinct ids in [0, E).
-      const [rows, k] = t.shape;
-      const perm = Int32Array.from({ length: init.experts }, (_, i) => i);
-      const out = new Uint32Array(rows * k * 2); // little-endian i64: low word, high word 0
-      for (let r = 0; r < rows; r++) {
-        for (let j = 0; j < k; j++) {
-          const s = j + (rng.u32() % (init.experts - j));
-          const id = perm[s];
-          perm[s] = perm[j];
-          perm[j] = id;
-          out[(r * k + j) * 2] = id;
-        }
-      }
-      return new Uint8Array(out.buffer);
+  if (init.kind !== 'tid2eid') return generateValues(init, elementCount(t), rng);
+  // Row = a partial Fisher–Yates shuffle of the expert ids: topK distinct ids in [0, E).
+  const [rows, k] = t.shape;
+  const perm = Int32Array.from({ length: init.experts }, (_, i) => i);
+  const out = new Uint32Array(rows * k * 2); // little-endian i64: low word, high word 0
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < k; j++) {
+      const s = j + (rng.u32() % (init.experts - j));
+      const id = perm[s];
+      perm[s] = perm[j];
+      perm[j] = id;
+      out[(r * k + j) * 2] = id;
     }
   }
+  return new Uint8Array(out.buffer);
 }
 
 // ---- writing -------------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ import { array, contentText, object, oneOf, optBool, optInt, optNumber, optStrin
 
 export const SYSTEM_FINGERPRINT = 'fp_minke_0.1';
 
-/** DeepSeek's effort aliases → applied effort (§5). */
+/** DeepSeek's effort aliases → applied effort (§5; xhigh went from max to high when V4.1 added low). */
 const EFFORT: Record<string, 'low' | 'high' | 'max'> = {
-  minimal: 'low', low: 'low', medium: 'high', high: 'high', xhigh: 'max', max: 'max', ultra: 'max',
+  minimal: 'low', low: 'low', medium: 'high', high: 'high', xhigh: 'high', max: 'max', ultra: 'max',
 };
 
 /** Thinking switch and effort (default high) → reasoning mode; the chat format decides what `low` means (V4 has no such level and thinks at `high`). */

@@ -322,6 +322,50 @@ export class DeepseekV41Sequence implements DsparkSequence {
     if (!fast) this.replay = n;
   }
 
+  /**
+   * The whole state (§9): every layer's and draft stage's window ring, each KV source's compressed
+   * entries, index keys and (ratio 2) recent compressor inputs, then the token ids.
+   */
+  async saveState(): Promise<Uint8Array> {
+    if (this.replay) await this.rebuild();
+    const be = this.model.backend, Dh = this.c.headDim;
+    const parts: Float32Array[] = [];
+    for (let l = 0; l < this.kv.ringBase.length; l++) parts.push(await be.download(be.view(this.kv.kv, this.kv.ringBase[l] * Dh, [this.kv.ring, Dh])));
+    for (const [l, S] of this.sources) {
+      const entries = Math.floor(this.length / this.w.blocks[l].attn.ratio);
+      if (entries) parts.push(await be.download(be.view(this.kv.kv, this.kv.entryRow(l, 0) * Dh, [entries, Dh])));
+      if (S.indexKeys) parts.push(S.indexKeys.subarray(0, entries * this.c.indexHeadDim));
+      if (S.recent) parts.push(S.recent);
+    }
+    parts.push(new Float32Array(Int32Array.from(this.tokens).buffer));
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) { out.set(p, o); o += p.length; }
+    return new Uint8Array(out.buffer);
+  }
+
+  loadState(state: Uint8Array, length: number): void {
+    if (this.length !== 0 || this.replay) throw new Error('loadState: the sequence is not empty');
+    if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
+    const Dh = this.c.headDim, Di = this.c.indexHeadDim;
+    const entriesOf = (l: number) => Math.floor(length / this.w.blocks[l].attn.ratio);
+    let need = this.kv.ringBase.length * this.kv.ring * Dh + length;
+    for (const [l, S] of this.sources) need += entriesOf(l) * (Dh + (S.indexKeys ? Di : 0)) + (S.recent?.length ?? 0);
+    if (state.length !== 4 * need) throw new Error(`loadState: ${state.length} bytes are not the state of ${length} tokens of this model`);
+    const f = new Float32Array(state.slice().buffer);
+    let o = 0;
+    const take = (n: number) => f.subarray(o, (o += n));
+    for (let l = 0; l < this.kv.ringBase.length; l++) this.kv.write(this.kv.ringBase[l], take(this.kv.ring * Dh));
+    for (const [l, S] of this.sources) {
+      const entries = entriesOf(l);
+      if (entries) this.kv.write(this.kv.entryRow(l, 0), take(entries * Dh));
+      if (S.indexKeys) S.indexKeys.set(take(entries * Di));
+      if (S.recent) S.recent.set(take(S.recent.length));
+    }
+    this.tokens.push(...new Int32Array(f.slice(o, o + length).buffer));
+    this.length = length;
+  }
+
   free(): void {
     if (this.freed) return;
     this.freed = true;

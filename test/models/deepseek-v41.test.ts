@@ -176,6 +176,26 @@ describe('DeepSeek-V4.1 tiny fixture (official reference goldens)', () => {
     });
   });
 
+  it('saves and restores its whole state (the prefix cache): the restored sequence decodes and drafts as the original', async () => {
+    const m = models.faithful!, c = golden.cases[0], V = m.config.vocab;
+    // 31 tokens: a ratio-2 group left open at the save.
+    const [state, want, draft] = await withSequence(m, async (s) => {
+      await s.forward(c.tokens.slice(0, 31));
+      const saved = await s.saveState();
+      const logits = await s.forward(c.tokens.slice(31), { allLogits: true });
+      return [saved, logits, await s.dspark(3)] as const;
+    });
+    await withSequence(m, async (s) => {
+      s.loadState(state, 31);
+      assert.equal(s.length, 31);
+      const d = maxAbsDiff(await s.forward(c.tokens.slice(31), { allLogits: true }), want);
+      assert.ok(d <= 1e-5, `restored logits differ by ${d}`);
+      assert.deepEqual((await s.dspark(3)).ids, draft.ids);
+      assert.equal(want.length, (c.tokens.length - 31) * V);
+    });
+    await withSequence(m, async (s) => { assert.throws(() => s.loadState(state, 30), /not the state of 30 tokens/); });
+  });
+
   it('names what is wrong with a bad V4.1 directory', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'minke-v41-'));
     try {

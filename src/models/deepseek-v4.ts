@@ -285,6 +285,110 @@ export function v4LayerStateBytes(c: V4Config, ratio: number, capacity: number):
   return 4 * floats;
 }
 
+// ---- pieces V4.1 shares (deepseek-v41.ts) -------------------------------------------------------
+
+type Dims = Pick<V4Config, 'dim' | 'hcMult' | 'hcIters' | 'hcEps' | 'eps' | 'heads' | 'headDim' | 'oGroups' | 'oLoraRank' | 'window'>;
+
+/** §5.2: per token the mixing logits of the flattened streams, divided by their rms, split by Sinkhorn into pre, post and C. */
+export async function hcMixes(lin: HostLinear, c: Dims, X: Float32Array, n: number, W: HcWeights) {
+  const hc = c.hcMult, sw = hc * c.dim, mix = (2 + hc) * hc;
+  const m = await lin.run(W.fn, X, n);
+  const pre = new Float32Array(n * hc), post = new Float32Array(n * hc), comb = new Float32Array(n * hc * hc);
+  for (let t = 0; t < n; t++) {
+    let ss = 0;
+    for (let i = t * sw; i < (t + 1) * sw; i++) ss += X[i] * X[i];
+    const inv = 1 / Math.sqrt(ss / sw + c.eps);
+    for (let i = t * mix; i < (t + 1) * mix; i++) m[i] *= inv;
+    hcSplitSinkhorn(m, t * mix, W.scale, W.base, hc, c.hcIters, c.hcEps,
+      pre.subarray(t * hc, (t + 1) * hc), post.subarray(t * hc, (t + 1) * hc), comb.subarray(t * hc * hc, (t + 1) * hc * hc));
+  }
+  return { pre, post, comb };
+}
+
+/** Σ_j pre_j X_j per token: streams [n, hc, D] → [n, D]. */
+export function collapseStreams(X: Float32Array, pre: Float32Array, n: number, hc: number, D: number): Float32Array {
+  const x = new Float32Array(n * D);
+  for (let t = 0; t < n; t++) {
+    for (let j = 0; j < hc; j++) {
+      const p = pre[t * hc + j], src = (t * hc + j) * D;
+      for (let i = 0; i < D; i++) x[t * D + i] += p * X[src + i];
+    }
+  }
+  return x;
+}
+
+/** hc_post (§5.3): X'[k] = post[k]·f + Σ_j C[j][k]·R[j]. */
+export function hcPost(f: Float32Array, R: Float32Array, n: number, post: Float32Array, comb: Float32Array, hc: number, D: number): Float32Array {
+  const out = new Float32Array(n * hc * D);
+  for (let t = 0; t < n; t++) {
+    for (let k = 0; k < hc; k++) {
+      const o = (t * hc + k) * D, pk = post[t * hc + k];
+      for (let i = 0; i < D; i++) out[o + i] = pk * f[t * D + i];
+      for (let j = 0; j < hc; j++) {
+        const cjk = comb[(t * hc + j) * hc + k], r = (t * hc + j) * D;
+        for (let i = 0; i < D; i++) out[o + i] += cjk * R[r + i];
+      }
+    }
+  }
+  return out;
+}
+
+/** §6.7 grouped low-rank output of o [n, H·headDim]: group g's heads → its slice of wo_a, then wo_b. */
+export async function groupedOutput(lin: HostLinear, c: Dims, A: { woA: readonly Tensor[]; woB: Tensor }, o: Float32Array, n: number,
+  fp8In: ((x: Float32Array) => void) | undefined): Promise<Float32Array> {
+  const H = c.heads, Dh = c.headDim, G = c.oGroups, Ro = c.oLoraRank, gw = (H / G) * Dh;
+  const z = new Float32Array(n * G * Ro);
+  if (A.woA.length === G) {
+    for (let g = 0; g < G; g++) {
+      const u = new Float32Array(n * gw);
+      for (let t = 0; t < n; t++) u.set(o.subarray(t * H * Dh + g * gw, t * H * Dh + (g + 1) * gw), t * gw);
+      const zg = await lin.run(A.woA[g], u, n);
+      for (let t = 0; t < n; t++) z.set(zg.subarray(t * Ro, (t + 1) * Ro), t * G * Ro + g * Ro);
+    }
+  } else {
+    // wo_a's scale blocks straddle groups (tiny models): run every group's input through the whole
+    // matrix and keep each group's own slice.
+    const all = await lin.run(A.woA[0], o, n * G); // [n·G, G·Ro]
+    for (let t = 0; t < n; t++) {
+      for (let g = 0; g < G; g++) z.set(all.subarray((t * G + g) * G * Ro + g * Ro, (t * G + g) * G * Ro + (g + 1) * Ro), t * G * Ro + g * Ro);
+    }
+  }
+  return lin.run(A.woB, z, n, fp8In);
+}
+
+/**
+ * §6.6 on the backend for a chunk's tokens: token t at position p = start + t attends to the
+ * window positions max(0, p − W + 1) … p (`ringRow(p)` in `kvT` for positions before the chunk),
+ * then the KV rows `seen[t]`. The tokens go in groups of up to `stage`: a group's own KV rows are
+ * staged at rows 0…, its earlier positions read from the ring, and the ring takes the group's
+ * last `ringSize` rows afterwards (a slot may still be needed by an earlier token of the group).
+ * Returns o [n, H·headDim].
+ */
+export async function attendChunk(be: Backend, c: Dims, kvT: Tensor, stage: number, ringRow: (p: number) => number, ringSize: number,
+  sink: Tensor, qBuf: DeviceBuffer, oBuf: DeviceBuffer, q: Float32Array, kv: Float32Array, seen: readonly (readonly number[])[], start: number): Promise<Float32Array> {
+  const HD = c.heads * c.headDim, Dh = c.headDim, W = c.window, n = seen.length;
+  const windowOf = (p: number) => Math.min(W, p + 1);
+  const write = (row: number, data: Float32Array) => be.upload(be.view(kvT, row * Dh, [data.length / Dh, Dh]), data);
+  const qT = qBuf.view([n, HD]), oT = oBuf.view([n, HD]);
+  be.upload(qT, q);
+  for (let a = 0; a < n; a += stage) {
+    const b = Math.min(n, a + stage), first = start + a;
+    write(0, kv.subarray(a * Dh, b * Dh)); // position s ≥ first is staged at row s − first
+    let count = 0;
+    for (let t = a; t < b; t++) count = Math.max(count, windowOf(start + t) + seen[t].length);
+    const rows = new Int32Array((b - a) * count).fill(-1); // [b − a, count], −1 pads
+    for (let t = a; t < b; t++) {
+      const p = start + t;
+      let i = (t - a) * count;
+      for (let s = p - windowOf(p) + 1; s <= p; s++) rows[i++] = s >= first ? s - first : ringRow(s);
+      for (const row of seen[t]) rows[i++] = row;
+    }
+    be.sparseAttention(be.view(qT, a * HD, [b - a, HD]), kvT, rows, count, sink, be.view(oT, a * HD, [b - a, HD]), 1 / Math.sqrt(Dh));
+    for (let p = Math.max(first, start + b - ringSize); p < start + b; p++) write(ringRow(p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
+  }
+  return be.download(oT);
+}
+
 // ---- the model ---------------------------------------------------------------------------------
 
 export class DeepseekV4Model extends SequenceOwner<DeepseekV4Sequence> implements LanguageModel {
@@ -543,12 +647,12 @@ export class DeepseekV4Sequence implements Sequence {
     const a = await this.hcPre(X, n, B.hcAttn, 'hc_attn', tap);
     const attnOut = await this.attention(B, state, rmsnormRows(a.x, D, B.attnNorm, this.c.eps), n, start, tap);
     tap('attn_out', attnOut);
-    X = this.hcPost(attnOut, X, n, a.post, a.comb);
+    X = hcPost(attnOut, X, n, a.post, a.comb, this.c.hcMult, D);
 
     const f = await this.hcPre(X, n, B.hcFfn, 'hc_ffn', tap);
     const ffnOut = await moeForward(this.lin, this.c, B.ffn, rmsnormRows(f.x, D, B.ffnNorm, this.c.eps), ids, this.fp8In, tap);
     tap('ffn_out', ffnOut);
-    X = this.hcPost(ffnOut, X, n, f.post, f.comb);
+    X = hcPost(ffnOut, X, n, f.post, f.comb, this.c.hcMult, D);
     tap('out', X);
     return X;
   }
@@ -557,43 +661,12 @@ export class DeepseekV4Sequence implements Sequence {
 
   /** hc_pre: per token, 24 mixing logits from the flattened streams → pre, post, Sinkhorn C; x = Σ pre_j X_j. */
   private async hcPre(X: Float32Array, n: number, W: HcWeights, name: string, tap: (w: string, d: Float32Array) => void) {
-    const c = this.c, hc = c.hcMult, D = c.dim, sw = hc * D, mix = (2 + hc) * hc;
-    const m = await this.lin.run(W.fn, X, n);
-    const pre = new Float32Array(n * hc), post = new Float32Array(n * hc), comb = new Float32Array(n * hc * hc);
-    const x = new Float32Array(n * D);
-    for (let t = 0; t < n; t++) {
-      let ss = 0;
-      for (let i = t * sw; i < (t + 1) * sw; i++) ss += X[i] * X[i];
-      const inv = 1 / Math.sqrt(ss / sw + c.eps);
-      for (let i = t * mix; i < (t + 1) * mix; i++) m[i] *= inv;
-      hcSplitSinkhorn(m, t * mix, W.scale, W.base, hc, c.hcIters, c.hcEps,
-        pre.subarray(t * hc, (t + 1) * hc), post.subarray(t * hc, (t + 1) * hc), comb.subarray(t * hc * hc, (t + 1) * hc * hc));
-      for (let j = 0; j < hc; j++) {
-        const p = pre[t * hc + j], src = (t * hc + j) * D;
-        for (let i = 0; i < D; i++) x[t * D + i] += p * X[src + i];
-      }
-    }
+    const m = await hcMixes(this.lin, this.c, X, n, W);
+    const x = collapseStreams(X, m.pre, n, this.c.hcMult, this.c.dim);
     tap(`${name}.y`, x);
-    tap(`${name}.post`, post);
-    tap(`${name}.comb`, comb);
-    return { x, post, comb };
-  }
-
-  /** hc_post: X'[k] = post[k]·f + Σ_j C[j][k]·R[j]. */
-  private hcPost(f: Float32Array, R: Float32Array, n: number, post: Float32Array, comb: Float32Array): Float32Array {
-    const hc = this.c.hcMult, D = this.c.dim;
-    const out = new Float32Array(n * hc * D);
-    for (let t = 0; t < n; t++) {
-      for (let k = 0; k < hc; k++) {
-        const o = (t * hc + k) * D, pk = post[t * hc + k];
-        for (let i = 0; i < D; i++) out[o + i] = pk * f[t * D + i];
-        for (let j = 0; j < hc; j++) {
-          const cjk = comb[(t * hc + j) * hc + k], r = (t * hc + j) * D;
-          for (let i = 0; i < D; i++) out[o + i] += cjk * R[r + i];
-        }
-      }
-    }
-    return out;
+    tap(`${name}.post`, m.post);
+    tap(`${name}.comb`, m.comb);
+    return { x, post: m.post, comb: m.comb };
   }
 
   /** The head mixer (§5.4): pre weights without Sinkhorn, final norm, logits. */
@@ -678,62 +751,11 @@ export class DeepseekV4Sequence implements Sequence {
     }
     if (topk) tap('indexer_topk', topk);
 
-    const o = await this.sparseAttention(S, q, kv, seen, n, start);
+    const o = await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => S.ringRow(p), this.c.window,
+      S.sink, this.attnQ, this.attnO, q, kv, seen.map((list) => list.map((e) => S.entryRow(e))), start);
     for (let t = 0; t < n; t++) ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, start + t, true); // o_h ← RoPE⁻¹(o_h, p)
 
-    // §6.7 grouped low-rank output: group g's heads → its Ro slice, then wo_b.
-    const G = c.oGroups, Ro = c.oLoraRank, gw = (H / G) * Dh;
-    const z = new Float32Array(n * G * Ro);
-    if (A.woA.length === G) {
-      for (let g = 0; g < G; g++) {
-        const u = new Float32Array(n * gw);
-        for (let t = 0; t < n; t++) u.set(o.subarray(t * H * Dh + g * gw, t * H * Dh + (g + 1) * gw), t * gw);
-        const zg = await this.lin.run(A.woA[g], u, n);
-        for (let t = 0; t < n; t++) z.set(zg.subarray(t * Ro, (t + 1) * Ro), t * G * Ro + g * Ro);
-      }
-    } else {
-      // wo_a's tiles straddle groups (tiny models): run every group's input through the whole
-      // matrix and keep each group's own slice.
-      const all = await this.lin.run(A.woA[0], o, n * G); // [n·G, G·Ro]
-      for (let t = 0; t < n; t++) {
-        for (let g = 0; g < G; g++) z.set(all.subarray((t * G + g) * G * Ro + g * Ro, (t * G + g) * G * Ro + (g + 1) * Ro), t * G * Ro + g * Ro);
-      }
-    }
-    return this.lin.run(A.woB, z, n, this.fp8In);
-  }
-
-  /**
-   * §6.6 on the backend for the chunk's tokens: token t at position p = start + t attends to the
-   * window positions max(0, p − W + 1) … p, then its compressed entries seen[t]. The tokens go in
-   * groups of up to `stage`: a group's KV rows are staged, its earlier positions read from the
-   * ring, and the ring takes the group's last W rows afterwards. Returns o [n, H·headDim].
-   */
-  private async sparseAttention(S: LayerState, q: Float32Array, kv: Float32Array,
-    seen: readonly (readonly number[])[], n: number, start: number): Promise<Float32Array> {
-    const be = this.model.backend, c = this.c, HD = c.heads * c.headDim, Dh = c.headDim, W = c.window;
-    const scale = 1 / Math.sqrt(Dh);
-    const windowOf = (p: number) => Math.min(W, p + 1);
-    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
-    be.upload(qT, q);
-    for (let a = 0; a < n; a += this.kv.stage) {
-      const b = Math.min(n, a + this.kv.stage), first = start + a; // tokens a … b−1, positions first …
-      this.kv.write(0, kv.subarray(a * Dh, b * Dh)); // position s ≥ first is staged at row s − first
-      let count = 0;
-      for (let t = a; t < b; t++) count = Math.max(count, windowOf(start + t) + seen[t].length);
-      const rows = new Int32Array((b - a) * count).fill(-1); // [b − a, count], −1 pads
-      for (let t = a; t < b; t++) {
-        const p = start + t;
-        let i = (t - a) * count;
-        for (let s = p - windowOf(p) + 1; s <= p; s++) rows[i++] = s >= first ? s - first : S.ringRow(s);
-        for (const e of seen[t]) rows[i++] = S.entryRow(e);
-      }
-      be.sparseAttention(be.view(qT, a * HD, [b - a, HD]), this.kv.kv, rows, count, S.sink, be.view(oT, a * HD, [b - a, HD]), scale);
-      // The ring keeps the last W positions.
-      for (let p = Math.max(first, start + b - W); p < start + b; p++) {
-        this.kv.write(S.ringRow(p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
-      }
-    }
-    return be.download(oT);
+    return groupedOutput(this.lin, c, A, o, n, this.fp8In);
   }
 
   /** The compressor's per-token values a = wkv·x and logits g = wgate·x + ape[p mod r]. */

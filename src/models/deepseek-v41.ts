@@ -24,12 +24,12 @@
  * tokens — rejected speculative drafts — is setting the length back (§8.3 step 5).
  */
 import type { Backend, Tensor } from '../kernels/backend.js';
-import { hcSplitSinkhorn, ropeTail } from '../kernels/deepseek-ops.js';
+import { ropeTail } from '../kernels/deepseek-ops.js';
 import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import { E4M3_TO_F32, e2m1ToF32, f32ToE2m1, f32ToE4m3 } from '../tensor/float.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
-import { type HcWeights, v4RopeFreqs } from './deepseek-v4.js';
+import { attendChunk, collapseStreams, groupedOutput, hcMixes, hcPost, type HcWeights } from './deepseek-v4.js';
 import { moeForward, type MoeWeights } from './deepseek-moe.js';
 import { indexSourceOf, kvSourceOf, type V41Config } from './deepseek-v41-config.js';
 import { EngramHasher, type EngramTable } from './engram.js';
@@ -460,16 +460,8 @@ export class DeepseekV41Sequence implements DsparkSequence {
     return this.lin.run(this.w.head, h, n);
   }
 
-  /** Σ_j pre_j X_j per token: [n, D]. */
   private collapse(X: Float32Array, pre: Float32Array, n: number): Float32Array {
-    const hc = this.c.hcMult, D = this.c.dim, x = new Float32Array(n * D);
-    for (let t = 0; t < n; t++) {
-      for (let j = 0; j < hc; j++) {
-        const p = pre[t * hc + j], src = (t * hc + j) * D;
-        for (let i = 0; i < D; i++) x[t * D + i] += p * X[src + i];
-      }
-    }
-    return x;
+    return collapseStreams(X, pre, n, this.c.hcMult, this.c.dim);
   }
 
   // ---- mHC, single pass (§5) -------------------------------------------------------------------
@@ -477,48 +469,15 @@ export class DeepseekV41Sequence implements DsparkSequence {
   private async block(B: V41Block, l: number, X: Float32Array, preIn: Float32Array, ctx: ChunkContext,
     query?: DraftQuery): Promise<{ X: Float32Array; pre: Float32Array }> {
     const n = ctx.n, D = this.c.dim, eps = this.c.eps;
-    const A = await this.mixes(X, n, B.hcAttn);
+    const A = await hcMixes(this.lin, this.c, X, n, B.hcAttn);
     const a = await this.attention(B, l, rmsnormRows(this.collapse(X, preIn, n), D, B.attnNorm, eps), ctx, query);
-    X = this.hcPost(a, X, n, A.post, A.comb);
-    const F = await this.mixes(X, n, B.hcFfn);
+    X = hcPost(a, X, n, A.post, A.comb, this.c.hcMult, D);
+    const F = await hcMixes(this.lin, this.c, X, n, B.hcFfn);
     const x = rmsnormRows(this.collapse(X, A.pre, n), D, B.ffnNorm, eps);
     const moe = query ? this.c.dspark : this.c;
     const f = await moeForward(this.lin, { dim: D, topK: moe.topK, routeScale: this.c.routeScale, swigluLimit: this.c.swigluLimit, gateTemp: this.c.gateTemp, sumEps: 1e-20 },
       B.ffn, x, new Array<number>(n).fill(0), this.fp8In);
-    return { X: this.hcPost(f, X, n, F.post, F.comb), pre: F.pre };
-  }
-
-  /** pre, post and Sinkhorn C per token from the flattened streams (V4 §5.2, statistic eps = norm_eps). */
-  private async mixes(X: Float32Array, n: number, W: HcWeights) {
-    const c = this.c, hc = c.hcMult, sw = hc * c.dim, mix = (2 + hc) * hc;
-    const m = await this.lin.run(W.fn, X, n);
-    const pre = new Float32Array(n * hc), post = new Float32Array(n * hc), comb = new Float32Array(n * hc * hc);
-    for (let t = 0; t < n; t++) {
-      let ss = 0;
-      for (let i = t * sw; i < (t + 1) * sw; i++) ss += X[i] * X[i];
-      const inv = 1 / Math.sqrt(ss / sw + c.eps);
-      for (let i = t * mix; i < (t + 1) * mix; i++) m[i] *= inv;
-      hcSplitSinkhorn(m, t * mix, W.scale, W.base, hc, c.hcIters, c.hcEps,
-        pre.subarray(t * hc, (t + 1) * hc), post.subarray(t * hc, (t + 1) * hc), comb.subarray(t * hc * hc, (t + 1) * hc * hc));
-    }
-    return { pre, post, comb };
-  }
-
-  /** X'[k] = post[k]·f + Σ_j C[j][k]·X[j]. */
-  private hcPost(f: Float32Array, R: Float32Array, n: number, post: Float32Array, comb: Float32Array): Float32Array {
-    const hc = this.c.hcMult, D = this.c.dim;
-    const out = new Float32Array(n * hc * D);
-    for (let t = 0; t < n; t++) {
-      for (let k = 0; k < hc; k++) {
-        const o = (t * hc + k) * D, pk = post[t * hc + k];
-        for (let i = 0; i < D; i++) out[o + i] = pk * f[t * D + i];
-        for (let j = 0; j < hc; j++) {
-          const cjk = comb[(t * hc + j) * hc + k], r = (t * hc + j) * D;
-          for (let i = 0; i < D; i++) out[o + i] += cjk * R[r + i];
-        }
-      }
-    }
-    return out;
+    return { X: hcPost(f, X, n, F.post, F.comb, this.c.hcMult, D), pre: F.pre };
   }
 
   // ---- Engram (§6A.4) --------------------------------------------------------------------------
@@ -573,26 +532,12 @@ export class DeepseekV41Sequence implements DsparkSequence {
       const src = kvSourceOf(c, l);
       seen = ctx.topk.get(indexSourceOf(c, l))!.map((list) => list.map((e) => this.kv.entryRow(src, e)));
     }
-    const o = query ? await this.attendDraft(l, q, kv, query) : await this.attend(l, q, kv, seen, n, start);
+    const o = query ? await this.attendDraft(l, q, kv, query)
+      : await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => this.kv.ringRow(l, p), this.kv.ring,
+        this.kv.sinks[l], this.attnQ, this.attnO, q, kv, seen, start);
     for (let t = 0; t < n; t++) ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, start + t, true);
 
-    // Grouped low-rank output (V4 §6.7): group g's heads → its slice of wo_a, then wo_b.
-    const G = c.oGroups, Ro = c.oLoraRank, gw = (H / G) * Dh;
-    const z = new Float32Array(n * G * Ro);
-    if (A.woA.length === G) {
-      for (let g = 0; g < G; g++) {
-        const u = new Float32Array(n * gw);
-        for (let t = 0; t < n; t++) u.set(o.subarray(t * H * Dh + g * gw, t * H * Dh + (g + 1) * gw), t * gw);
-        const zg = await this.lin.run(A.woA[g], u, n);
-        for (let t = 0; t < n; t++) z.set(zg.subarray(t * Ro, (t + 1) * Ro), t * G * Ro + g * Ro);
-      }
-    } else {
-      const all = await this.lin.run(A.woA[0], o, n * G); // [n·G, G·Ro]: keep each group's own slice
-      for (let t = 0; t < n; t++) {
-        for (let g = 0; g < G; g++) z.set(all.subarray((t * G + g) * G * Ro + g * Ro, (t * G + g) * G * Ro + (g + 1) * Ro), t * G * Ro + g * Ro);
-      }
-    }
-    return this.lin.run(A.woB, z, n, this.fp8In);
+    return groupedOutput(this.lin, this.c, A, o, n, this.fp8In);
   }
 
   /**
@@ -715,37 +660,6 @@ export class DeepseekV41Sequence implements DsparkSequence {
       mask.fill(1, b * blockSize, (b + 1) * blockSize);
     }
     return mask;
-  }
-
-  /**
-   * Sparse attention with sink for the chunk's tokens (V4 §6.6): token t at position p attends the
-   * window positions max(0, p − W + 1) … p of layer l, then the KV rows `seen[t]`. The chunk's own
-   * keys are staged first (a ring slot may still be needed by an earlier token of the chunk); the
-   * ring takes them afterwards.
-   */
-  private async attend(l: number, q: Float32Array, kv: Float32Array, seen: readonly (readonly number[])[], n: number, start: number): Promise<Float32Array> {
-    const be = this.model.backend, c = this.c, HD = c.heads * c.headDim, Dh = c.headDim, W = c.window;
-    const windowOf = (p: number) => Math.min(W, p + 1);
-    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
-    be.upload(qT, q);
-    for (let a = 0; a < n; a += this.kv.stage) {
-      const b = Math.min(n, a + this.kv.stage), first = start + a;
-      this.kv.write(0, kv.subarray(a * Dh, b * Dh));
-      let count = 0;
-      for (let t = a; t < b; t++) count = Math.max(count, windowOf(start + t) + seen[t].length);
-      const rows = new Int32Array((b - a) * count).fill(-1);
-      for (let t = a; t < b; t++) {
-        const p = start + t;
-        let i = (t - a) * count;
-        for (let s = p - windowOf(p) + 1; s <= p; s++) rows[i++] = s >= first ? s - first : this.kv.ringRow(l, s);
-        for (const row of seen[t]) rows[i++] = row;
-      }
-      be.sparseAttention(be.view(qT, a * HD, [b - a, HD]), this.kv.kv, rows, count, this.kv.sinks[l], be.view(oT, a * HD, [b - a, HD]), 1 / Math.sqrt(Dh));
-      for (let p = Math.max(first, start + b - this.kv.ring); p < start + b; p++) {
-        this.kv.write(this.kv.ringRow(l, p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
-      }
-    }
-    return be.download(oT);
   }
 
   // ---- DSpark (§8.1) ---------------------------------------------------------------------------

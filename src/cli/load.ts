@@ -19,6 +19,8 @@ export interface CliLoadOptions {
   /** DeepSeek-V4 numerics (LoadOptions): FP8 activation rounding and the KV quantisation round trips. */
   readonly actQuant?: boolean;
   readonly kvQuant?: boolean;
+  /** DeepSeek-V4.1 checkpoints without a tokenizer: the Engram token map file (LoadOptions.engramMapPath). */
+  readonly engramMap?: string;
   /** Where sizes, progress and warnings go; nothing is written when absent. */
   readonly log?: Out;
   /** Looks at the description before any weight is read; throws to refuse the model (bad flags for it). */
@@ -30,6 +32,7 @@ export async function loadForCli(modelPath: string, opts: CliLoadOptions): Promi
   const log = opts.log;
   const load = {
     threads: opts.threads, backendKind: opts.backend, contextLength: opts.contextLength, actQuant: opts.actQuant, kvQuant: opts.kvQuant,
+    engramMapPath: opts.engramMap,
     onWarning: log ? (m: string) => void log.write(`warning: ${m}\n`) : undefined,
   };
   // Wrong --ctx or flags are reported before minutes of loading, not after.

@@ -18,7 +18,7 @@ import { loadForCli } from './load.js';
 import { modelPathOf } from '../models/shipped.js';
 
 export const LOGITS_USAGE = `usage: minke logits MODEL --tokens ID,ID,... [--all] [--out FILE] [--threads N] [--backend cpu|webgpu] [--quiet]
-                   [--act-quant on|off] [--kv-quant on|off] [--mtp] [--dspark]
+                   [--act-quant on|off] [--kv-quant on|off] [--mtp] [--dspark] [--engram-map FILE]
   --tokens      token ids to evaluate in one prefill (comma-separated)
   --all         the logits of every position (default: the last)
   --out         write the JSON to FILE (default: stdout)
@@ -31,6 +31,8 @@ DeepSeek-V4 and V4.1 models:
                 token at t+1 and drafts the token at t+2 (rows 0..n-2 with --all, else the last)
   --dspark      (V4.1) add "dspark": the draft round after the last position, anchored on its
                 greedy token: ids [anchor, x1..xγ], logits [γ][vocab], confidence logits [γ]
+  --engram-map  (V4.1 without its tokenizer.json) the Engram compressed-token map: one
+                little-endian int32 per vocabulary id
 `;
 
 const FLAGS: Record<string, FlagSpec> = {
@@ -44,6 +46,7 @@ const FLAGS: Record<string, FlagSpec> = {
   'kv-quant': { kind: 'string' },
   mtp: { kind: 'boolean' },
   dspark: { kind: 'boolean' },
+  'engram-map': { kind: 'string' },
   help: { kind: 'boolean', short: 'h' },
 };
 
@@ -94,7 +97,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
     if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary [0, ${d.vocabSize})`);
   };
   const model = await loadForCli(modelPath, {
-    threads: flag.num(args, 'threads'), backend: flag.backend(args), actQuant, kvQuant, check, log: flag.bool(args, 'quiet') ? undefined : process.stderr,
+    threads: flag.num(args, 'threads'), backend: flag.backend(args), actQuant, kvQuant, check, engramMap: flag.str(args, 'engram-map'), log: flag.bool(args, 'quiet') ? undefined : process.stderr,
   });
   try {
     const vocab = model.description.vocabSize;

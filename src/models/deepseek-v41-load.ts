@@ -267,14 +267,21 @@ export async function loadV41(dir: string, plan: V41Plan, backend: Backend, opts
       throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but config.json's vocab_size is ${c.vocab}; the model cannot embed the tokenizer's ids`);
     }
     const model = new DeepseekV41Model(c, weights, tokenizer, backend, numerics, plan.description, release, file);
-    // The Engram map comes from the model's own tokenizer; test configs driven by ids set theirs.
-    if (own && c.engram.layerIds.length) model.setEngramTokenMap(tokenMapOf(tokenizer, c));
+    // The Engram map comes from the model's own tokenizer, or a file (checkpoints driven by ids).
+    if (opts.engramMapPath) model.setEngramTokenMap(readInt32File(opts.engramMapPath));
+    else if (own && c.engram.layerIds.length) model.setEngramTokenMap(tokenMapOf(tokenizer, c));
     return model;
   } catch (err) {
     await release();
     file.close();
     throw err;
   }
+}
+
+function readInt32File(file: string): Int32Array {
+  const b = fs.readFileSync(file);
+  if (b.length % 4) throw new Error(`${file}: ${b.length} bytes is not a whole number of int32 values`);
+  return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 }
 
 /** §6A.2 from a tokenizer: every id decoded alone, and its raw token string. */

@@ -230,7 +230,7 @@ export class DeepseekV41Model extends SequenceOwner<DeepseekV41Sequence> impleme
   }
 
   get engramHasher(): EngramHasher {
-    if (!this.hasher) throw new Error('this DeepSeek-V4.1 model has Engram layers but no Engram token map: its directory needs the tokenizer.json the model was trained with');
+    if (!this.hasher) throw new Error('this DeepSeek-V4.1 model has Engram layers but no Engram token map: its directory needs the tokenizer.json the model was trained with (or, for checkpoints driven by token ids, --engram-map FILE)');
     return this.hasher;
   }
 
@@ -376,10 +376,11 @@ export class DeepseekV41Sequence implements DsparkSequence {
     this.onFree();
   }
 
-  private checkTokens(what: string, tokens: readonly number[]): void {
+  /** Throws unless `tokens` are vocabulary ids that (`append`) fit the sequence. */
+  private checkTokens(what: string, tokens: readonly number[], append = true): void {
     if (this.freed) throw new Error(`${what}: this sequence has been freed`);
     if (tokens.length === 0) throw new Error(`${what}: no tokens`);
-    if (this.length + tokens.length > this.capacity) {
+    if (append && this.length + tokens.length > this.capacity) {
       throw new Error(`context full: ${this.length} tokens + ${tokens.length} new is more than this sequence's capacity of ${this.capacity}`);
     }
     for (const t of tokens) {
@@ -691,7 +692,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
   async dspark(anchor: number, pick: (logits: Float32Array, k: number) => number = argmaxOf): Promise<DsparkDraft> {
     const c = this.c, S = this.w.dspark;
     if (!S) throw new Error('dspark: this checkpoint has no DSpark draft stages');
-    this.checkTokens('dspark', [anchor]);
+    this.checkTokens('dspark', [anchor], false); // drafts are never stored
     if (this.replay) await this.rebuild();
     if (this.length === 0) throw new Error('dspark: the sequence is empty (prefill first)');
     const gamma = c.dspark.blockSize, V = c.vocab, r = c.dspark.markovRank;

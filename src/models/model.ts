@@ -118,4 +118,9 @@ export interface LoadOptions {
   readonly onWarning?: (message: string) => void;
   /** A separate tokenizer file (llama2.c `tokenizer.bin`); default: looked for beside the model. */
   readonly tokenizerPath?: string;
+  /**
+   * DeepSeek-V4.1 without its tokenizer (test checkpoints): the Engram compressed-token map
+   * (spec §6A.2) as a file of little-endian int32, one per vocabulary id.
+   */
+  readonly engramMapPath?: string;
 }

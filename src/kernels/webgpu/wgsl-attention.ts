@@ -5,8 +5,8 @@
  * The keys are taken in tiles of WG: each invocation scores one key (q · k over the whole head,
  * q held in workgroup memory), then the tile's weights go to workgroup memory and each invocation
  * accumulates the dims l, l + WG, … of the output over the tile, rescaling by the running maximum
- * (online softmax). Two barriers per tile, no tree reductions: every invocation scans the tile's
- * WG scores itself for the maximum and the sum.
+ * (online softmax, `softmaxTile`). Two barriers per tile, no tree reductions: every invocation
+ * scans the tile's WG scores itself for the maximum and the sum.
  */
 import type { KernelSource } from './kernel.js';
 
@@ -24,6 +24,7 @@ const NONE: f32 = -3.0e38;
 var<workgroup> qs: array<f32, ${ATTENTION_MAX_HEAD_DIM}>;
 var<workgroup> zs: array<f32, ${WG}>;
 var<workgroup> ws: array<f32, ${WG}>;
+var<workgroup> rs: array<i32, ${WG}>;
 
 // The tile's running maximum: m and the first nt scores of zs.
 fn tileMax(m: f32, nt: u32) -> f32 {
@@ -36,6 +37,33 @@ fn tileSum(nt: u32) -> f32 {
   var s = 0.0;
   for (var j = 0u; j < nt; j++) { s += ws[j]; }
   return s;
+}
+
+// One online-softmax step over a tile of nt keys, this invocation's score z of key row \`row\`
+// (−1: none): publishes the weights in ws and the rows in rs, moves the running maximum *m and
+// sum *s on, and returns the factor the output accumulators are rescaled by. rs is written after
+// the first barrier: the previous tile's readers of rs are past it.
+fn softmaxTile(z: f32, row: i32, nt: u32, l: u32, m: ptr<function, f32>, s: ptr<function, f32>) -> f32 {
+  zs[l] = z;
+  workgroupBarrier();
+  let mt = tileMax(*m, nt);
+  var w = 0.0;
+  if (row >= 0) { w = exp(z - mt); }
+  ws[l] = w;
+  rs[l] = row;
+  workgroupBarrier();
+  let corr = exp(*m - mt);
+  *m = mt;
+  *s = *s * corr + tileSum(nt);
+  return corr;
+}
+
+fn writeOut(g: u32, D: u32, l: u32, acc: ptr<function, array<f32, CHUNKS>>, s: f32) {
+  for (var c = 0u; c < CHUNKS; c++) {
+    let i = c * WG + l;
+    if (i >= D) { break; }
+    out_setf(g * D + i, (*acc)[c] / s);
+  }
 }
 `;
 
@@ -62,24 +90,16 @@ fn run(g: u32, l: u32) {
   var acc: array<f32, CHUNKS>;
   for (var j0 = lo; j0 <= pos; j0 += WG) {
     let nt = min(WG, pos + 1u - j0);
-    let valid = l < nt;
+    var row = -1;
     var z = NONE;
-    if (valid) {
+    if (l < nt) {
+      row = i32(j0 + l);
       let r = (j0 + l) * kvW + ko;
       var dot = 0.0;
       for (var i = 0u; i < D; i++) { dot += qs[i] * k_${cache}(r + i); }
       z = p.scale * dot;
     }
-    zs[l] = z;
-    workgroupBarrier();
-    let mt = tileMax(m, nt); // finite: the first tile always holds position lo
-    var w = 0.0;
-    if (valid) { w = exp(z - mt); }
-    ws[l] = w;
-    workgroupBarrier();
-    let corr = exp(m - mt);
-    m = mt;
-    s = s * corr + tileSum(nt);
+    let corr = softmaxTile(z, row, nt, l, &m, &s); // the first tile always holds position lo
     for (var c = 0u; c < CHUNKS; c++) {
       let i = c * WG + l;
       if (i >= D) { break; }
@@ -88,11 +108,7 @@ fn run(g: u32, l: u32) {
       acc[c] = a;
     }
   }
-  for (var c = 0u; c < CHUNKS; c++) {
-    let i = c * WG + l;
-    if (i >= D) { break; }
-    out_setf(g * D + i, acc[c] / s);
-  }
+  writeOut(g, D, l, &acc, s);
 }
 `,
   };
@@ -109,8 +125,6 @@ export function sparseAttentionKernel(): KernelSource {
     params: ['count: u32', 'heads: u32', 'd: u32', 'scale: f32'],
     workgroupSize: WG,
     code: COMMON + /* wgsl */ `
-var<workgroup> rs: array<i32, ${WG}>;
-
 fn run(g: u32, l: u32) {
   let D = p.d;
   let t = g / p.heads;
@@ -131,17 +145,7 @@ fn run(g: u32, l: u32) {
       for (var i = 0u; i < D; i++) { dot += qs[i] * kv_f32(r + i); }
       z = p.scale * dot;
     }
-    zs[l] = z;
-    workgroupBarrier();
-    let mt = tileMax(m, nt);
-    var w = 0.0;
-    if (row >= 0) { w = exp(z - mt); }
-    ws[l] = w;
-    rs[l] = row; // written here, not with zs: the previous tile's readers of rs are past the barrier above
-    workgroupBarrier();
-    let corr = exp(m - mt);
-    m = mt;
-    s = s * corr + tileSum(nt);
+    let corr = softmaxTile(z, row, nt, l, &m, &s);
     for (var c = 0u; c < CHUNKS; c++) {
       let i = c * WG + l;
       if (i >= D) { break; }
@@ -152,11 +156,7 @@ fn run(g: u32, l: u32) {
       acc[c] = a;
     }
   }
-  for (var c = 0u; c < CHUNKS; c++) {
-    let i = c * WG + l;
-    if (i >= D) { break; }
-    out_setf(g * D + i, acc[c] / s);
-  }
+  writeOut(g, D, l, &acc, s);
 }
 `,
   };

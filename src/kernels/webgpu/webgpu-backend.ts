@@ -53,6 +53,8 @@ export class WebGpuBackend implements Backend {
   private pass: GPUComputePassEncoder | null = null;
   /** Buffers to destroy once the commands using them are submitted. */
   private transient: GPUBuffer[] = [];
+  /** RoPE cos/sin tables by frequency table, then by (width, direction, positions): see ropeTable. */
+  private readonly ropeTables = new WeakMap<Float32Array, Map<string, Float32Array>>();
   /** Device errors (validation, out of memory) seen since the last read-back. */
   private errors: string[] = [];
 
@@ -343,19 +345,34 @@ export class WebGpuBackend implements Backend {
   rope(xt: Tensor, freqs: Float32Array, positions: ArrayLike<number>, o: RopeOptions): void {
     const x = this.t(xt, 'rope: x');
     const { n, ropeDim } = ropeShape(x, freqs, positions, o);
-    // cos and sin of θ = f32(p · freq) in f64 on the host, as the CPU twin computes them.
-    const half = ropeDim / 2, cs = new Float32Array(2 * n * half);
+    const half = ropeDim / 2, pairs = o.heads * half;
+    const cs = this.ropeTable(freqs, half, positions, n, o.inverse ?? false);
+    this.elementwise(ops.ROPE, { x, cs: this.hostData(cs, 'rope cos/sin') }, {
+      heads: o.heads, headDim: o.headDim, ropeDim, neox: o.layout === 'neox' ? 1 : 0, pairs,
+    }, n * pairs);
+  }
+
+  /**
+   * cos and sin [n, half, 2] of θ = f32(p · freq) in f64 on the host, as the CPU twin computes
+   * them — kept for the last positions asked, since every layer of a step asks for the same ones.
+   */
+  private ropeTable(freqs: Float32Array, half: number, positions: ArrayLike<number>, n: number, inverse: boolean): Float32Array {
+    let tables = this.ropeTables.get(freqs);
+    if (!tables) this.ropeTables.set(freqs, (tables = new Map()));
+    const key = `${half}:${inverse ? 1 : 0}:${Array.prototype.join.call(positions, ',')}`;
+    let cs = tables.get(key);
+    if (cs) return cs;
+    cs = new Float32Array(2 * n * half);
     for (let t = 0; t < n; t++) {
       for (let i = 0; i < half; i++) {
         const theta = Math.fround(positions[t] * freqs[i]);
         cs[2 * (t * half + i)] = Math.cos(theta);
-        cs[2 * (t * half + i) + 1] = o.inverse ? -Math.sin(theta) : Math.sin(theta);
+        cs[2 * (t * half + i) + 1] = inverse ? -Math.sin(theta) : Math.sin(theta);
       }
     }
-    const pairs = o.heads * half;
-    this.elementwise(ops.ROPE, { x, cs: this.hostData(cs, 'rope cos/sin') }, {
-      heads: o.heads, headDim: o.headDim, ropeDim, neox: o.layout === 'neox' ? 1 : 0, pairs,
-    }, n * pairs);
+    if (tables.size >= 8) tables.delete(tables.keys().next().value!); // oldest first
+    tables.set(key, cs);
+    return cs;
   }
 
   softmax(xt: Tensor, yt: Tensor, scale = 1): void {

@@ -47,7 +47,7 @@ function staticServer(): Promise<{ url: string; requests: string[]; close(): Pro
       return;
     }
     res.writeHead(200, {
-      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream',
+      'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream', 'content-length': fs.statSync(file).size,
       'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp',
     });
     fs.createReadStream(file).pipe(res);
@@ -81,6 +81,20 @@ async function openApp(query: string): Promise<{ context: BrowserContext; page: 
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.setDefaultTimeout(120_000);
+  // Every progress report the engine worker sends while the model loads ([done, total] bytes).
+  await page.addInitScript(() => {
+    const seen: [number, number][] = [];
+    const g = globalThis as any, Base = g.Worker;
+    g.loadProgress = seen;
+    g.Worker = class extends Base {
+      constructor(...args: unknown[]) {
+        super(...args);
+        this.addEventListener('message', (e: { data?: { type?: string; done: number; total: number } }) => {
+          if (e.data?.type === 'progress') seen.push([e.data.done, e.data.total]);
+        });
+      }
+    };
+  });
   await page.goto(`${site.url}/${query}`);
   await page.locator('[data-testid=app][data-ready=true]').waitFor();
   const badge = page.getByTestId('engine-status');
@@ -134,6 +148,11 @@ for (const backend of ['cpu', 'webgpu'] as const) {
         if (backend === 'cpu') assert.match(status, /CPU \(WASM\)/);
         else assert.match(status, /WebGPU/, `the engine fell back from WebGPU: ${await page.getByTestId('engine-status').getAttribute('title')}`);
         assert.ok(site.requests.includes('/models/minke-nano/model.safetensors'), 'the weights came from models/minke-nano/ beside the page');
+        // The weights' download moves the progress on (between 0 and all of it), against a total
+        // that counts them.
+        const progress: [number, number][] = await page.evaluate(() => (globalThis as any).loadProgress);
+        const weights = fs.statSync(path.join(MODELS, 'minke-nano', 'model.safetensors')).size;
+        assert.ok(progress.some(([done, total]) => done > 0 && done < total && total >= weights), `no progress while loading: ${JSON.stringify(progress)}`);
 
         await greedy(page);
         const t0 = Date.now();

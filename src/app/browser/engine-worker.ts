@@ -41,11 +41,30 @@ async function cacheDir(name: string): Promise<FileSystemDirectoryHandle | undef
   }
 }
 
+/** Reads a response body, telling `onBytes` how much arrived after each chunk. */
+async function readBody(res: Response, onBytes: (n: number) => void): Promise<Uint8Array<ArrayBuffer>> {
+  if (!res.body) return new Uint8Array(await res.arrayBuffer());
+  const chunks: Uint8Array[] = [];
+  const reader = res.body.getReader();
+  let size = 0;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    chunks.push(r.value);
+    size += r.value.byteLength;
+    onBytes(r.value.byteLength);
+  }
+  const out = new Uint8Array(size);
+  let o = 0;
+  for (const c of chunks) { out.set(c, o); o += c.byteLength; }
+  return out;
+}
+
 /**
  * A model file: the user's File, or fetched — revalidated against the OPFS copy with the ETag
  * stored beside it (304: the copy is current), the copy alone when the page's origin is offline.
+ * `progress.size` learns a fetched file's length from its headers, `progress.bytes` each chunk.
  */
-async function fileData(f: ModelFile, dir: FileSystemDirectoryHandle | undefined): Promise<Blob | Uint8Array> {
+async function fileData(f: ModelFile, dir: FileSystemDirectoryHandle | undefined,
+  progress: { size(n: number): void; bytes(n: number): void }): Promise<Blob | Uint8Array> {
   if (f.file) return f.file;
   const read = (name: string) => dir ? dir.getFileHandle(name).then((h) => h.getFile()).catch(() => undefined) : Promise.resolve(undefined);
   const cached = await read(f.path);
@@ -59,7 +78,9 @@ async function fileData(f: ModelFile, dir: FileSystemDirectoryHandle | undefined
   }
   if (res.status === 304 && cached) return cached;
   if (!res.ok) throw new Error(`${f.url}: ${res.status} ${res.statusText}`);
-  const bytes = new Uint8Array(await res.arrayBuffer());
+  const length = Number(res.headers.get('content-length'));
+  if (length > 0) progress.size(length);
+  const bytes = await readBody(res, progress.bytes);
   const tag = res.headers.get('etag');
   if (dir && tag) {
     try {
@@ -79,14 +100,21 @@ async function load(name: string, files: ModelFile[], backend: 'webgpu' | 'cpu')
   // Once per worker, not per model (a failed fetch is tried again on the next load).
   await (kernelsRegistered ??= registerKernels().catch((err) => { kernelsRegistered = undefined; throw err; }));
   const dir = files.some((f) => f.url) ? await cacheDir(name) : undefined;
+  // Fetched files' sizes join the total as their headers arrive; the bar moves per chunk.
   let done = 0;
-  const total = files.reduce((s, f) => s + (f.size ?? f.file?.size ?? 0), 0);
+  let total = files.reduce((s, f) => s + (f.size ?? f.file?.size ?? 0), 0);
   for (const f of files) {
     if (f.path.includes('/') || f.path.startsWith('.')) throw new Error(`model file "${f.path}" must be a plain file name`);
-    const data = await fileData(f, dir);
+    let streamed = 0;
+    const data = await fileData(f, dir, {
+      size: (n) => { if (f.size === undefined) total += n; },
+      bytes: (n) => { streamed += n; post({ type: 'progress', done: done + streamed, total: Math.max(total, done + streamed) }); },
+    });
     registerFile(`/models/${name}/${f.path}`, data);
-    done += data instanceof Blob ? data.size : data.byteLength;
-    post({ type: 'progress', done, total });
+    const size = data instanceof Blob ? data.size : data.byteLength;
+    if (f.size === undefined && !f.file && streamed === 0) total += size; // from the OPFS copy
+    done += size;
+    post({ type: 'progress', done, total: Math.max(total, done) });
   }
   const warnings: string[] = [];
   model = await loadModel(`/models/${name}`, { backendKind: backend, threads: 1, onWarning: (m) => warnings.push(m) });

@@ -10,13 +10,20 @@
  * unit-rms outputs); norm weights ≈ 1; hc_*_fn ≈ 1e-2, hc_*_base / attn_sink / gate.bias ≈ 0,
  * hc_*_scale ≈ 1, compressor.ape small; tid2eid rows hold distinct expert ids. Each tensor has its
  * own generator seeded from (seed, name), so its bytes do not depend on the sharding.
+ *
+ * A config with the dspark_* keys gives the V4-DSpark form (deepseek-v41.md §8.2): DSpark stages in
+ * place of the MTP block, as many as `dsparkStages` says (the official config keeps
+ * num_nextn_predict_layers 1); the Markov embedding has rms ≈ 1 like the token embedding.
  */
-import { v4ConfigFromHF, v4Tensors, type ExpectedTensor, type V4Config } from '../src/models/deepseek-v4-config.js';
+import { v4ConfigFromHF, v4Tensors, v4WithDsparkStages, type ExpectedTensor, type V4Config } from '../src/models/deepseek-v4-config.js';
 import {
   elementCount, generateValues, type Rng, type SyntheticOptions, type ValueInit, writeSyntheticCheckpoint,
 } from './synth-checkpoint.js';
 
-export type SyntheticV4Options = SyntheticOptions;
+export interface SyntheticV4Options extends SyntheticOptions {
+  /** V4-DSpark configs: the number of DSpark stages (mtp.0 …) to write (default num_nextn_predict_layers). */
+  readonly dsparkStages?: number;
+}
 
 export type V4SynthPreset = 'bench' | 'flash' | 'pro';
 
@@ -135,7 +142,7 @@ function plan(c: V4Config): Planned[] {
       }
       case 'i64': return { kind: 'tid2eid', experts: c.experts };
       case 'bf16':
-        if (name === 'embed.weight') return { kind: 'bf16', mean: 0, std: 1 };
+        if (name === 'embed.weight' || name.endsWith('markov_head.markov_w1.weight')) return { kind: 'bf16', mean: 0, std: 1 };
         return name.endsWith('norm.weight') ? NORM : { kind: 'bf16', mean: 0, std: 1 / Math.sqrt(shape[1]) };
       case 'f32':
         if (/hc_\w+_scale$/.test(name)) return { kind: 'f32', mean: 1, std: 0.05 };
@@ -178,7 +185,12 @@ function generate(t: Planned, rng: Rng): Uint8Array {
  */
 export function writeSyntheticV4(dir: string, config: object, opts: SyntheticV4Options = {}): void {
   writeSyntheticCheckpoint('writeSyntheticV4', dir, config, opts, (where) => {
-    const tensors = plan(v4ConfigFromHF(config as Record<string, unknown>, where));
+    let c = v4ConfigFromHF(config as Record<string, unknown>, where);
+    if (opts.dsparkStages !== undefined) {
+      if (!c.dspark) throw new Error(`writeSyntheticV4: dsparkStages given, but ${where} has no dspark_* keys`);
+      c = v4WithDsparkStages(c, opts.dsparkStages, c.dspark.experts, where);
+    }
+    const tensors = plan(c);
     const isMtp = (t: Planned) => t.name.startsWith('mtp.');
     return { parts: [tensors.filter((t) => !isMtp(t)), tensors.filter(isMtp)], generate };
   });

@@ -6,12 +6,12 @@
  * DeepSeek-V4 / V4.1 only: --act-quant / --kv-quant switch the two numeric settings of spec §10.3
  * (both off is the goldens' `noquant`, --act-quant off alone `no_act_quant`). V4: --mtp adds the
  * MTP block's draft logits (§8.1: row t pairs position t with the token at t+1 and drafts t+2).
- * V4.1: --dspark adds the DSpark draft round after the last position, anchored on its greedy token.
+ * V4.1 and V4-DSpark checkpoints: --dspark adds the DSpark draft round after the last position,
+ * anchored on its greedy token.
  */
 import * as fs from 'node:fs';
-import type { ModelDescription } from '../models/model.js';
+import type { DsparkSequence, ModelDescription } from '../models/model.js';
 import { DeepseekV4Sequence } from '../models/deepseek-v4.js';
-import { DeepseekV41Sequence } from '../models/deepseek-v41.js';
 import { argmax } from '../engine/sampler.js';
 import { parseArgs, flag, UsageError, type FlagSpec, type ParsedArgs } from './args.js';
 import { loadForCli } from './load.js';
@@ -29,7 +29,7 @@ DeepSeek-V4 and V4.1 models:
                 is the reference's noquant setting)
   --mtp         add "mtp_logits": the MTP block's draft logits; row t pairs position t with the
                 token at t+1 and drafts the token at t+2 (rows 0..n-2 with --all, else the last)
-  --dspark      (V4.1) add "dspark": the draft round after the last position, anchored on its
+  --dspark      (DSpark checkpoints: V4.1, V4-DSpark) add "dspark": the draft round after the last position, anchored on its
                 greedy token: ids [anchor, x1..xγ], logits [γ][vocab], confidence logits [γ]
   --engram-map  (V4.1 without its tokenizer.json) the Engram compressed-token map: one
                 little-endian int32 per vocabulary id
@@ -91,7 +91,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
     if (actQuant === false && !isV4(d)) throw new Error(`--act-quant applies to DeepSeek-V4 models (${d.architecture} has no activation quantisation to switch off)`);
     if (kvQuant === false && !isV4(d)) throw new Error(`--kv-quant applies to DeepSeek-V4 models (${d.architecture} has no KV quantisation to switch off)`);
     if (mtp && d.architecture !== 'deepseek_v4') throw new Error(`--mtp applies to DeepSeek-V4 models (${d.architecture} has no MTP block)`);
-    if (dspark && !d.dsparkStages) throw new Error(`--dspark applies to DeepSeek-V4.1 models with DSpark stages (${d.architecture} has none)`);
+    if (dspark && !d.dsparkStages) throw new Error(`--dspark applies to checkpoints with DSpark draft stages (this ${d.architecture} checkpoint has none)`);
     if (mtp && !d.details.mtpBlocks) throw new Error('--mtp: this checkpoint has no MTP block (num_nextn_predict_layers is 0)');
     const bad = ids.find((id) => id >= d.vocabSize);
     if (bad !== undefined) throw new Error(`token id ${bad} is outside the vocabulary [0, ${d.vocabSize})`);
@@ -112,8 +112,7 @@ export async function logitsCommand(argv: string[]): Promise<number> {
         draft = await seq.mtp(ids.slice(1)); // [n−1, vocab]
       }
       if (dspark) {
-        if (!(seq instanceof DeepseekV41Sequence)) throw new Error('--dspark applies to DeepSeek-V4.1 models');
-        const d = await seq.dspark(argmax(logits.subarray(logits.length - vocab)));
+        const d = await (seq as DsparkSequence).dspark(argmax(logits.subarray(logits.length - vocab)));
         block = { ids: d.ids, logits: Array.from({ length: d.confidence.length }, (_, k) => Array.from(d.logits.subarray(k * vocab, (k + 1) * vocab))), confidence: Array.from(d.confidence) };
       }
     } finally {

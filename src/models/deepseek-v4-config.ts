@@ -44,16 +44,38 @@ export interface V4Config {
   readonly expertDtype?: ExpertScheme;
   /** How embed.weight and head.weight are stored: BF16 as shipped (absent), or minke's Q8_0. */
   readonly embedDtype?: EmbedDtype;
+  /** The V4-DSpark form (deepseek-v41.md §8.2): DSpark draft stages in place of the MTP block (mtpLayers 0). */
+  readonly dspark?: V4Dspark;
 }
 
-/** Keys of later revisions (V4.1, DSpark) whose meaning this forward pass does not implement (§15). */
-const LATER_REVISION_KEYS = ['kv_source_layer_ids', 'index_source_layer_ids', 'engram_layer_ids', 'engram_config', 'dspark_markov_rank', 'vision_config'];
+/**
+ * DSpark draft stages of a V4-DSpark checkpoint (deepseek-v41.md §8.2, from a public port's notes;
+ * not verified against official code). The stages are V4 blocks with window-only attention.
+ */
+export interface V4Dspark {
+  /** Stages `mtp.0 … mtp.S−1`: counted from the checkpoint's tensor names (v4WithDsparkStages). */
+  readonly stages: number;
+  /** γ: tokens per draft block. */
+  readonly blockSize: number;
+  readonly noiseToken: number;
+  /** Main layers whose block outputs (mean over the streams) feed main_proj. */
+  readonly targetLayers: readonly number[];
+  readonly markovRank: number;
+  /** Routed experts of each stage (from its gate's shape) and how many a token takes. */
+  readonly experts: number;
+  readonly topK: number;
+}
+
+/** Keys of later revisions (V4.1) whose meaning this forward pass does not implement (§15). */
+const LATER_REVISION_KEYS = ['kv_source_layer_ids', 'index_source_layer_ids', 'engram_layer_ids', 'engram_config', 'vision_config'];
+/** Keys of the V4-DSpark form (deepseek-v41.md §8.2): any one of them makes the checkpoint one. */
+const DSPARK_KEYS = ['dspark_block_size', 'dspark_noise_token_id', 'dspark_target_layer_ids', 'dspark_markov_rank'];
 
 /** The V4 config from an HF `config.json` object; `where` names the file in errors. */
 export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4Config {
   const fail = (msg: string): never => { throw new Error(`${where}: ${msg}`); };
   const later = LATER_REVISION_KEYS.filter((k) => k in json);
-  if (later.length) fail(`has ${later.join(', ')}: a later DeepSeek revision (V4.1 / DSpark) that this DeepSeek-V4 implementation does not run`);
+  if (later.length) fail(`has ${later.join(', ')}: a later DeepSeek revision (V4.1) that this DeepSeek-V4 implementation does not run`);
   const int = (key: string, dflt?: number): number => {
     const v = json[key] ?? dflt;
     if (!(typeof v === 'number' && Number.isInteger(v) && v >= 0)) fail(`${key} must be a non-negative integer, got ${JSON.stringify(v)}`);
@@ -81,11 +103,14 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
   if (int('n_shared_experts', 1) !== 1) fail('n_shared_experts must be 1');
 
   const layers = pos('num_hidden_layers');
-  const mtpLayers = int('num_nextn_predict_layers', 1);
+  const nextn = int('num_nextn_predict_layers', 1);
   const ratios = json.compress_ratios;
-  if (!Array.isArray(ratios) || ratios.length !== layers + mtpLayers || !ratios.every((r) => Number.isInteger(r) && r >= 0)) {
-    fail(`compress_ratios must list ${layers + mtpLayers} non-negative integers (${layers} layers + ${mtpLayers} MTP), got ${JSON.stringify(ratios)}`);
+  if (!Array.isArray(ratios) || ratios.length !== layers + nextn || !ratios.every((r) => Number.isInteger(r) && r >= 0)) {
+    fail(`compress_ratios must list ${layers + nextn} non-negative integers (${layers} layers + ${nextn} MTP), got ${JSON.stringify(ratios)}`);
   }
+  // V4-DSpark keeps num_nextn_predict_layers (1) while its mtp.* blocks are DSpark stages (§8.2).
+  const isDspark = DSPARK_KEYS.some((k) => k in json);
+  const mtpLayers = isDspark ? 0 : nextn;
   const rs = (json.rope_scaling ?? {}) as Record<string, unknown>;
   const c: V4Config = {
     vocab: pos('vocab_size'),
@@ -137,7 +162,41 @@ export function v4ConfigFromHF(json: Record<string, unknown>, where: string): V4
   if (c.hcMult < 1) fail('hc_mult must be at least 1');
   // FP4 experts: two codes per byte and one scale per 32 inputs along both of their input widths.
   if (c.dim % 32 || c.moeInter % 32) fail(`hidden_size ${c.dim} and moe_intermediate_size ${c.moeInter} must be multiples of 32 (FP4 scale blocks)`);
+  if (isDspark) {
+    const missing = DSPARK_KEYS.filter((k) => !(k in json));
+    if (missing.length) fail(`has DSpark keys but not ${missing.join(', ')}`);
+    const targets = json.dspark_target_layer_ids;
+    if (!Array.isArray(targets) || targets.length === 0 || !targets.every((l) => Number.isInteger(l) && l >= 0 && l < layers) || new Set(targets).size !== targets.length) {
+      fail(`dspark_target_layer_ids must list distinct main layers 0 … ${layers - 1}, got ${JSON.stringify(targets)}`);
+    }
+    const dspark: V4Dspark = {
+      stages: Math.max(nextn, 1),
+      blockSize: pos('dspark_block_size'),
+      noiseToken: int('dspark_noise_token_id'),
+      targetLayers: targets as number[],
+      markovRank: pos('dspark_markov_rank'),
+      // The stages route like the main layers unless the config says otherwise (§8.2: 256 top-6).
+      experts: int('dspark_n_routed_experts', c.experts),
+      topK: int('dspark_num_experts_per_tok', int('dspark_n_activated_experts', c.topK)),
+    };
+    if (dspark.noiseToken >= c.vocab) fail(`dspark_noise_token_id ${dspark.noiseToken} is outside the vocabulary (${c.vocab})`);
+    return v4WithDsparkStages({ ...c, dspark }, dspark.stages, dspark.experts, where);
+  }
   return c;
+}
+
+/**
+ * A V4-DSpark config with `stages` draft stages of `experts` routed experts each: the checkpoint's
+ * own counts (planV4 takes them from its tensor names), since num_nextn_predict_layers may stay 1.
+ * The stages' compress ratios are 0 (window only).
+ */
+export function v4WithDsparkStages(c: V4Config, stages: number, experts: number, where: string): V4Config {
+  const d = c.dspark;
+  if (!d) throw new Error(`${where}: not a V4-DSpark config`);
+  if (stages < 1) throw new Error(`${where}: a V4-DSpark config (dspark_* keys) but no DSpark stage (mtp.0 …) in the checkpoint`);
+  if (d.topK === 0 || d.topK > experts) throw new Error(`${where}: DSpark stages route to top-${d.topK} of ${experts} experts`);
+  const main = c.compressRatios.slice(0, c.layers);
+  return { ...c, compressRatios: [...main, ...new Array<number>(stages).fill(0)], dspark: { ...d, stages, experts } };
 }
 
 export type LayerKind = 'sliding' | 'csa' | 'hca';
@@ -187,7 +246,7 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     add(`${p}.wgate.weight`, 'bf16', [c2 * d, D]);
     add(`${p}.wkv.weight`, 'bf16', [c2 * d, D]);
   };
-  const block = (p: string, index: number) => {
+  const block = (p: string, index: number, experts = c.experts) => {
     const ratio = c.compressRatios[index];
     for (const s of ['attn', 'ffn']) {
       add(`${p}.hc_${s}_fn`, 'f32', [mix, hcD]);
@@ -210,11 +269,11 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     }
     add(`${p}.attn_norm.weight`, 'bf16', [D]);
     add(`${p}.ffn_norm.weight`, 'bf16', [D]);
-    add(`${p}.ffn.gate.weight`, 'bf16', [c.experts, D]);
+    add(`${p}.ffn.gate.weight`, 'bf16', [experts, D]);
     // Hash routing in the first num_hash_layers main layers; MTP layers always score-route (§7.2).
     if (index < c.hashLayers) add(`${p}.ffn.gate.tid2eid`, 'i64', [c.vocab, c.topK]);
-    else add(`${p}.ffn.gate.bias`, 'f32', [c.experts]);
-    for (let e = 0; e < c.experts; e++) {
+    else add(`${p}.ffn.gate.bias`, 'f32', [experts]);
+    for (let e = 0; e < experts; e++) {
       fp4(`${p}.ffn.experts.${e}.w1`, c.moeInter, D);
       fp4(`${p}.ffn.experts.${e}.w2`, D, c.moeInter);
       fp4(`${p}.ffn.experts.${e}.w3`, c.moeInter, D);
@@ -239,6 +298,24 @@ export function v4Tensors(c: V4Config): ExpectedTensor[] {
     add(`${p}.hnorm.weight`, 'bf16', [D]);
     add(`${p}.norm.weight`, 'bf16', [D]);
     head(`${p}.`);
+  }
+  // V4-DSpark stages (deepseek-v41.md §8.2): V4 blocks without MTP's e_proj/h_proj/enorm/hnorm;
+  // main_proj on the first, the final norm, Markov head, confidence head and head mixer on the last.
+  const S = c.dspark?.stages ?? 0;
+  for (let s = 0; s < S; s++) {
+    const p = `mtp.${s}`, d = c.dspark!;
+    block(p, c.layers + s, d.experts);
+    if (s === 0) {
+      fp8(`${p}.main_proj`, D, d.targetLayers.length * D);
+      add(`${p}.main_norm.weight`, 'bf16', [D]);
+    }
+    if (s === S - 1) {
+      add(`${p}.norm.weight`, 'bf16', [D]);
+      add(`${p}.markov_head.markov_w1.weight`, 'bf16', [c.vocab, d.markovRank]);
+      add(`${p}.markov_head.markov_w2.weight`, 'bf16', [c.vocab, d.markovRank]);
+      add(`${p}.confidence_head.proj.weight`, 'bf16', [1, D + d.markovRank]);
+      head(`${p}.`);
+    }
   }
   head('');
   embedding('head.weight');

@@ -15,11 +15,11 @@ import { openSafetensors } from '../formats/safetensors.js';
 import { FP4_E8M0_32, FP8_BLOCK_E8M0, type WeightFormat } from '../tensor/dtype.js';
 import { deepseekTokenizer } from '../tokenizer/deepseek.js';
 import {
-  DeepseekV4Model, type AttentionWeights, type BlockWeights, type CompressorWeights, type ExpertWeights,
+  DeepseekV4Model, type AttentionWeights, type BlockWeights, type CompressorWeights, type DsparkV4Weights, type ExpertWeights,
   type HcWeights, type HeadMixer, type MoeWeights, type V4Weights, v4LayerStateBytes, v4RopeFreqs,
 } from './deepseek-v4.js';
 import { readVector } from './host-linear.js';
-import { type ExpectedTensor, isRoutedExpert, layerKind, v4ConfigFromHF, v4Tensors, type V4Config } from './deepseek-v4-config.js';
+import { type ExpectedTensor, isRoutedExpert, layerKind, v4ConfigFromHF, v4Tensors, v4WithDsparkStages, type V4Config } from './deepseek-v4-config.js';
 import { DEFAULT_CONTEXT } from './llama.js';
 import { kernelDtype, memoryBytes, memoryFormat, storedSource } from '../quantize/block-format.js';
 import type { LoadOptions, ModelDescription } from './model.js';
@@ -36,9 +36,11 @@ export interface V4Plan {
 
 /** Opens `dir`, checks its tensors against the config, and describes it. The caller owns `file`. */
 export function planV4(dir: string, json: Record<string, unknown>, opts: LoadOptions = {}): V4Plan {
-  const config = v4ConfigFromHF(json, path.join(dir, 'config.json'));
+  const where = path.join(dir, 'config.json');
+  let config = v4ConfigFromHF(json, where);
   const file = openSafetensors(dir);
   try {
+    if (config.dspark) config = dsparkFromTensors(config, file, where);
     const expected = v4Tensors(config);
     checkTensors(file, config, expected);
     return { config, file, expected, description: describe(config, file, expected, opts) };
@@ -59,6 +61,20 @@ export function v4StateBytes(c: V4Config, capacity: number): number {
   return c.compressRatios.reduce((s, r) => s + v4LayerStateBytes(c, r, capacity), 0);
 }
 
+/**
+ * A V4-DSpark config with the checkpoint's own stage count (the mtp.N blocks: num_nextn_predict_layers
+ * may stay 1, §8.2) and the stages' expert count (their gate's rows).
+ */
+function dsparkFromTensors(c: V4Config, file: WeightFile, where: string): V4Config {
+  const stages = new Set<number>();
+  for (const name of file.tensors.keys()) {
+    const m = /^mtp\.(\d+)\./.exec(name);
+    if (m) stages.add(Number(m[1]));
+  }
+  const gate = file.tensors.get('mtp.0.ffn.gate.weight');
+  return v4WithDsparkStages(c, stages.size ? Math.max(...stages) + 1 : 0, gate?.shape[0] ?? c.dspark!.experts, where);
+}
+
 /** Every expected tensor present with its dtype and shape, and nothing the config does not explain. */
 function checkTensors(file: WeightFile, c: V4Config, expected: readonly ExpectedTensor[]): void {
   const names = new Set<string>();
@@ -73,7 +89,8 @@ function checkTensors(file: WeightFile, c: V4Config, expected: readonly Expected
   }
   for (const name of file.tensors.keys()) {
     if (!names.has(name)) {
-      throw new Error(`${file.path}: tensor '${name}' is not part of a DeepSeek-V4 checkpoint with this config.json (${c.layers} layers, ${c.experts} experts, ${c.mtpLayers} MTP) — config and weights disagree`);
+      const extra = c.dspark ? `${c.dspark.stages} DSpark stages` : `${c.mtpLayers} MTP`;
+      throw new Error(`${file.path}: tensor '${name}' is not part of a DeepSeek-V4 checkpoint with this config.json (${c.layers} layers, ${c.experts} experts, ${extra}) — config and weights disagree`);
     }
   }
 }
@@ -106,6 +123,7 @@ function describe(c: V4Config, file: WeightFile, expected: readonly ExpectedTens
     layers: c.layers,
     vocabSize: c.vocab,
     mtpLayers: c.mtpLayers,
+    ...(c.dspark ? { dsparkStages: c.dspark.stages } : {}),
     details: {
       activeParameters: Math.round(active),
       dim: c.dim, heads: c.heads, headDim: c.headDim, ropeDim: c.ropeDim, qLoraRank: c.qLoraRank,
@@ -114,6 +132,9 @@ function describe(c: V4Config, file: WeightFile, expected: readonly ExpectedTens
       experts: `${c.experts} routed (top-${c.topK}, ${c.hashLayers} hash-routed layers) + 1 shared, inner ${c.moeInter}`,
       hyperConnections: `${c.hcMult} streams, ${c.hcIters} Sinkhorn iterations`,
       mtpBlocks: c.mtpLayers,
+      ...(c.dspark ? {
+        dspark: `${c.dspark.stages} stages (V4-DSpark form), block ${c.dspark.blockSize}, taps of layers ${c.dspark.targetLayers.join(', ')}, ${c.dspark.experts} experts top-${c.dspark.topK}, Markov rank ${c.dspark.markovRank}`,
+      } : {}),
       slidingLayers: count('sliding'), csaLayers: count('csa'), hcaLayers: count('hca'),
       windowStateBytesPerLayer: 4 * c.window * c.headDim,
       csaStateBytesPer1KTokens: perK(ratioOf('csa') || 4),
@@ -235,6 +256,21 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
     fn: await plain(`${p}hc_head_fn`), base: vector(`${p}hc_head_base`), scale: vector(`${p}hc_head_scale`), norm: vector(norm),
   });
 
+  // V4-DSpark stages (deepseek-v41.md §8.2): V4 blocks, main_proj on the first, the heads on the last.
+  const dsparkWeights = async (S: number): Promise<DsparkV4Weights> => {
+    const stages: BlockWeights[] = [];
+    for (let s = 0; s < S; s++) stages.push(await block(`mtp.${s}`, c.layers + s, `dspark${s}`));
+    const last = `mtp.${S - 1}`;
+    return {
+      stages,
+      mainProj: await fp8('mtp.0.main_proj'), mainNorm: vector('mtp.0.main_norm.weight'),
+      head: await headMixer(`${last}.`, `${last}.norm.weight`),
+      markovEmbed: await plain(`${last}.markov_head.markov_w1.weight`),
+      markovHead: await plain(`${last}.markov_head.markov_w2.weight`),
+      confidence: vector(`${last}.confidence_head.proj.weight`),
+    };
+  };
+
   try {
     const embedQ = quantised.get('embed.weight');
     const embed = track('embed.weight', embedQ
@@ -255,6 +291,7 @@ export async function loadV4(dir: string, plan: V4Plan, backend: Backend, opts: 
           head: await headMixer(`${p}.`, `${p}.norm.weight`),
         };
       })),
+      dspark: c.dspark && await dsparkWeights(c.dspark.stages),
     };
     const numerics = { actQuant: opts.actQuant ?? true, kvQuant: opts.kvQuant ?? true };
     const tokenizer = deepseekTokenizer('v4', dir);

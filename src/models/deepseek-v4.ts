@@ -8,6 +8,7 @@
  *               x, post, C = hc_pre(X);  f = MoE(RMSNorm(x));  X = post·f + Cᵀ·X              §7
  *   logits = head · RMSNorm(Σ_j pre_j X_j)       hc_head mixer                                §5.4
  *   MTP:   Y_j = e_proj·RMSNorm(embed(next)) + h_proj·RMSNorm(X_j);  Y = Block(Y);  head      §8
+ *   or DSpark draft stages in MTP's place (V4-DSpark form, deepseek-v41.md §8.2): see dspark().
  *
  * Linear maps over stored weights (FP8 tiles, FP4 experts, BF16, F32) run on the backend's matrix
  * kernels, and sparse attention (§6.6) on its sparseAttention op over KV rows kept in backend
@@ -31,7 +32,9 @@ import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import { type LayerKind, layerKind, type V4Config } from './deepseek-v4-config.js';
-import type { LanguageModel, ModelDescription, Sequence } from './model.js';
+import type { DsparkSequence, LanguageModel, ModelDescription } from './model.js';
+import type { DsparkDraft } from './deepseek-v41.js';
+import type { MoeParams } from './deepseek-moe.js';
 
 export interface V4Numerics {
   /** Q8(x, 128) before every FP8/FP4 matrix product (§10.3). */
@@ -113,6 +116,20 @@ export interface V4Weights {
   readonly headMixer: HeadMixer;
   readonly blocks: readonly BlockWeights[];
   readonly mtp: readonly MtpWeights[];
+  readonly dspark?: DsparkV4Weights;
+}
+
+/** DSpark draft stages of the V4-DSpark form (deepseek-v41.md §8.2), in MTP's place. */
+export interface DsparkV4Weights {
+  /** V4 blocks whose attention is window only (ratio 0). */
+  readonly stages: readonly BlockWeights[];
+  readonly mainProj: Tensor; // [D, |targets|·D] FP8
+  readonly mainNorm: Float32Array;
+  /** The last stage's hc_head mixer and final norm. */
+  readonly head: HeadMixer;
+  readonly markovEmbed: Tensor; // markov_w1 [V, r]
+  readonly markovHead: Tensor; // markov_w2 [V, r], run as a linear r → V
+  readonly confidence: Float32Array; // [D + r]
 }
 
 /** RoPE frequencies of a layer with compress ratio `ratio` (§3.4). */
@@ -248,7 +265,8 @@ class SequenceKv {
   private readonly sinks: Tensor;
 
   constructor(private readonly be: Backend, c: V4Config, attns: readonly AttentionWeights[], capacity: number) {
-    this.stage = Math.min(CHUNK, capacity);
+    // A DSpark draft block stages its γ keys here too.
+    this.stage = Math.max(Math.min(CHUNK, capacity), c.dspark?.blockSize ?? 0);
     const bases: number[] = [];
     let rows = this.stage;
     for (const a of attns) {
@@ -413,7 +431,7 @@ export class DeepseekV4Model extends SequenceOwner<DeepseekV4Sequence> implement
 /** Rows of at most this many tokens go through the blocks together. */
 const CHUNK = 256;
 
-export class DeepseekV4Sequence implements Sequence {
+export class DeepseekV4Sequence implements DsparkSequence {
   length = 0;
   readonly capacity: number;
   private readonly c: V4Config;
@@ -428,6 +446,10 @@ export class DeepseekV4Sequence implements Sequence {
   private readonly attnO: DeviceBuffer;
   private readonly layers: LayerState[];
   private readonly mtpLayers: LayerState[];
+  /** The DSpark stages' window rings (V4-DSpark form): main_x keys, written by every trunk pass. */
+  private readonly stageLayers: LayerState[];
+  /** Routing of the DSpark stages' MoE (their own top-k). */
+  private readonly stageMoe?: MoeParams;
   /** Every token in the state, so truncate() can rebuild it. */
   private readonly tokens: number[] = [];
   /** Trunk outputs [Hc·D] of positions mtpLength … length−1, waiting for the MTP block. */
@@ -449,9 +471,13 @@ export class DeepseekV4Sequence implements Sequence {
     this.attnQ = new DeviceBuffer(be, 'V4 attention queries');
     this.attnO = new DeviceBuffer(be, 'V4 attention outputs');
     const blocks = this.w.blocks.length;
-    this.kv = new SequenceKv(be, this.c, [...this.w.blocks, ...this.w.mtp.map((m) => m.block)].map((b) => b.attn), capacity);
+    const stages = this.w.dspark?.stages ?? [];
+    this.kv = new SequenceKv(be, this.c, [...this.w.blocks, ...this.w.mtp.map((m) => m.block), ...stages].map((b) => b.attn), capacity);
     this.layers = this.kv.layers.slice(0, blocks);
-    this.mtpLayers = this.kv.layers.slice(blocks);
+    this.mtpLayers = this.kv.layers.slice(blocks, blocks + this.w.mtp.length);
+    this.stageLayers = this.kv.layers.slice(blocks + this.w.mtp.length);
+    const d = this.c.dspark;
+    if (d) this.stageMoe = { dim: this.c.dim, topK: d.topK, routeScale: this.c.routeScale, swigluLimit: this.c.swigluLimit };
   }
 
   /** Weight bytes read by the matrix products so far (embedding rows not counted). */
@@ -462,7 +488,7 @@ export class DeepseekV4Sequence implements Sequence {
 
   /** Bytes of inference state this sequence holds. */
   get stateBytes(): number {
-    return [...this.layers, ...this.mtpLayers].reduce((s, l) => s + l.bytes, 0);
+    return [...this.layers, ...this.mtpLayers, ...this.stageLayers].reduce((s, l) => s + l.bytes, 0);
   }
 
   async forward(tokens: readonly number[], opts: { allLogits?: boolean } = {}): Promise<Float32Array> {
@@ -519,6 +545,46 @@ export class DeepseekV4Sequence implements Sequence {
     return this.head(out, n, m.head);
   }
 
+  /**
+   * One DSpark draft round (V4-DSpark form, deepseek-v41.md §8.2 with the maths of §8.1) after the
+   * last token in the state (position p = length − 1), whose next token is `anchor`: the block
+   * [anchor, noise × (γ−1)] at positions p+1 … p+γ through the stages (V4 blocks attending their
+   * ring of main_x keys ≤ p and every block row), the last stage's head mixer → h, logits =
+   * head(RMSNorm(h)), then the Markov loop (`pick` draws each token from its biased row; argmax by
+   * default) and the confidences proj·[h_k; e_k]. Changes no state. Written from the spec and a
+   * public port's notes, not verified against the official DSpark-head code.
+   */
+  async dspark(anchor: number, pick: (logits: Float32Array, k: number) => number = argmaxOf): Promise<DsparkDraft> {
+    if (this.freed) throw new Error('dspark: this sequence has been freed');
+    const c = this.c, d = c.dspark, S = this.w.dspark;
+    if (!d || !S) throw new Error('dspark: this checkpoint has no DSpark draft stages (not the V4-DSpark form)');
+    if (!(Number.isInteger(anchor) && anchor >= 0 && anchor < c.vocab)) throw new Error(`dspark: token id ${anchor} is outside the vocabulary (0 … ${c.vocab - 1})`);
+    if (this.replay) await this.rebuild();
+    if (this.length === 0) throw new Error('dspark: the sequence is empty (prefill first)');
+    const gamma = d.blockSize, V = c.vocab, D = c.dim, hc = c.hcMult, r = d.markovRank, start = this.length;
+    const ids = [anchor, ...new Array<number>(gamma - 1).fill(d.noiseToken)];
+    const e0 = await this.embed(ids);
+    let X: Float32Array = new Float32Array(gamma * hc * D);
+    for (let t = 0; t < gamma; t++) for (let j = 0; j < hc; j++) X.set(e0.subarray(t * D, (t + 1) * D), (t * hc + j) * D);
+    for (let s = 0; s < S.stages.length; s++) X = await this.block(S.stages[s], this.stageLayers[s], X, ids, start, { last: start - 1 });
+    const h = await this.mixHead(X, gamma, S.head);
+    this.probe?.tap?.('dspark.hc_head_out', h);
+    const logits = await this.lin.run(this.w.head, rmsnormRows(h, D, S.head.norm, c.eps, new Float32Array(h.length)), gamma);
+    const out = [anchor], confidence = new Float32Array(gamma);
+    for (let k = 0; k < gamma; k++) {
+      const e = await this.embed([out[k]], S.markovEmbed); // [r]
+      const bias = await this.lin.run(S.markovHead, e, 1); // [V]
+      const U = logits.subarray(k * V, (k + 1) * V);
+      for (let v = 0; v < V; v++) U[v] += bias[v];
+      out.push(pick(U.slice(), k));
+      let z = 0;
+      for (let i = 0; i < D; i++) z += S.confidence[i] * h[k * D + i];
+      for (let i = 0; i < r; i++) z += S.confidence[D + i] * e[i];
+      confidence[k] = z;
+    }
+    return { ids: out, logits, confidence };
+  }
+
   truncate(n: number): void {
     if (!(Number.isInteger(n) && n >= 0 && n <= this.length)) throw new Error(`truncate: ${n} is not from 0 to the sequence's length ${this.length}`);
     if (n === this.length) return;
@@ -533,13 +599,14 @@ export class DeepseekV4Sequence implements Sequence {
 
   /**
    * The trunk's state (spec §9.2): per layer the window ring, the compressed entries so far, the
-   * compressor buffers and the indexer keys and buffers, then the token ids. The MTP block's state
-   * is not saved: a restored sequence starts its MTP rows at the restored length (as after truncate).
+   * compressor buffers and the indexer keys and buffers (then each DSpark stage's ring, V4-DSpark
+   * form), then the token ids. The MTP block's state is not saved: a restored sequence starts its MTP
+   * rows at the restored length (as after truncate).
    */
   async saveState(): Promise<Uint8Array> {
     const be = this.model.backend, Dh = this.c.headDim, n = this.length;
     const parts: Float32Array[] = [];
-    for (const S of this.layers) {
+    for (const S of [...this.layers, ...this.stageLayers]) {
       const ratio = S.ratio;
       parts.push(await be.download(be.view(this.kv.kv, S.ringRow(0) * Dh, [this.c.window, Dh])));
       const entries = ratio ? Math.floor(n / ratio) : 0;
@@ -559,7 +626,7 @@ export class DeepseekV4Sequence implements Sequence {
     if (length > this.capacity) throw new Error(`loadState: ${length} tokens do not fit this sequence's capacity of ${this.capacity}`);
     const Dh = this.c.headDim, Di = this.c.indexHeadDim;
     let need = length;
-    for (const S of this.layers) {
+    for (const S of [...this.layers, ...this.stageLayers]) {
       const entries = S.ratio ? Math.floor(length / S.ratio) : 0;
       need += (this.c.window + entries) * Dh + entries * (S.indexKeys ? Di : 0);
       for (const cs of [S.compressor, S.indexCompressor]) if (cs) need += 2 * cs.kv.length;
@@ -568,7 +635,7 @@ export class DeepseekV4Sequence implements Sequence {
     const f = new Float32Array(state.slice().buffer);
     let o = 0;
     const take = (n: number) => f.subarray(o, (o += n));
-    for (const S of this.layers) {
+    for (const S of [...this.layers, ...this.stageLayers]) {
       const entries = S.ratio ? Math.floor(length / S.ratio) : 0;
       this.kv.write(S.ringRow(0), take(this.c.window * Dh));
       if (entries) this.kv.write(S.entryRow(0), take(entries * Dh));
@@ -597,7 +664,7 @@ export class DeepseekV4Sequence implements Sequence {
   private get streamWidth(): number { return this.c.hcMult * this.c.dim; }
 
   private resetState(): void {
-    for (const l of [...this.layers, ...this.mtpLayers]) l.reset();
+    for (const l of [...this.layers, ...this.mtpLayers, ...this.stageLayers]) l.reset();
     this.pendingHidden = [];
     this.mtpRows = 0;
   }
@@ -612,11 +679,11 @@ export class DeepseekV4Sequence implements Sequence {
     this.mtpRows = this.length;
   }
 
-  private async embed(ids: readonly number[]): Promise<Float32Array> {
-    const be = this.model.backend, D = this.c.dim;
-    const y = be.alloc('f32', [ids.length, D], 'embedding rows');
+  private async embed(ids: readonly number[], table = this.w.embed): Promise<Float32Array> {
+    const be = this.model.backend, width = table.shape[1];
+    const y = be.alloc('f32', [ids.length, width], 'embedding rows');
     try {
-      be.embedding(this.w.embed, ids, y);
+      be.embedding(table, ids, y);
       return await be.download(y);
     } finally {
       be.free(y);
@@ -630,8 +697,14 @@ export class DeepseekV4Sequence implements Sequence {
     this.probe?.tap?.('embed', e);
     let X: Float32Array = new Float32Array(n * hc * D);
     for (let t = 0; t < n; t++) for (let j = 0; j < hc; j++) X.set(e.subarray(t * D, (t + 1) * D), (t * hc + j) * D);
-    for (let l = 0; l < this.w.blocks.length; l++) X = await this.block(this.w.blocks[l], this.layers[l], X, ids, this.length);
-    for (let t = 0; t < n; t++) this.pendingHidden.push(X.slice(t * hc * D, (t + 1) * hc * D));
+    const targets = this.c.dspark?.targetLayers ?? [], taps: Float32Array[] = [];
+    for (let l = 0; l < this.w.blocks.length; l++) {
+      X = await this.block(this.w.blocks[l], this.layers[l], X, ids, this.length);
+      // V4-DSpark taps block outputs (§8.2; V4.1 taps inputs): the mean over the streams.
+      if (targets.includes(l)) taps[targets.indexOf(l)] = streamMean(X, n, hc, D);
+    }
+    if (this.w.dspark) await this.seedStages(taps, n, this.length);
+    if (this.w.mtp.length) for (let t = 0; t < n; t++) this.pendingHidden.push(X.slice(t * hc * D, (t + 1) * hc * D));
     this.tokens.push(...ids);
     this.length += n;
     return X;
@@ -639,18 +712,19 @@ export class DeepseekV4Sequence implements Sequence {
 
   // ---- block (§4) ------------------------------------------------------------------------------
 
-  private async block(B: BlockWeights, state: LayerState, X: Float32Array, ids: readonly number[], start: number): Promise<Float32Array> {
+  /** A V4 block; a DSpark stage (`draft`) attends its ring and the draft block's own keys, and routes with its own top-k. */
+  private async block(B: BlockWeights, state: LayerState, X: Float32Array, ids: readonly number[], start: number, draft?: DraftQuery): Promise<Float32Array> {
     const n = ids.length, D = this.c.dim;
     X = this.probe?.blockInput?.(B.name) ?? X;
     const tap = (what: string, data: Float32Array | Int32Array) => this.probe?.tap?.(`${B.name}.${what}`, data);
 
     const a = await this.hcPre(X, n, B.hcAttn, 'hc_attn', tap);
-    const attnOut = await this.attention(B, state, rmsnormRows(a.x, D, B.attnNorm, this.c.eps), n, start, tap);
+    const attnOut = await this.attention(B, state, rmsnormRows(a.x, D, B.attnNorm, this.c.eps), n, start, tap, draft);
     tap('attn_out', attnOut);
     X = hcPost(attnOut, X, n, a.post, a.comb, this.c.hcMult, D);
 
     const f = await this.hcPre(X, n, B.hcFfn, 'hc_ffn', tap);
-    const ffnOut = await moeForward(this.lin, this.c, B.ffn, rmsnormRows(f.x, D, B.ffnNorm, this.c.eps), ids, this.fp8In, tap);
+    const ffnOut = await moeForward(this.lin, draft ? this.stageMoe! : this.c, B.ffn, rmsnormRows(f.x, D, B.ffnNorm, this.c.eps), ids, this.fp8In, tap);
     tap('ffn_out', ffnOut);
     X = hcPost(ffnOut, X, n, f.post, f.comb, this.c.hcMult, D);
     tap('out', X);
@@ -671,6 +745,16 @@ export class DeepseekV4Sequence implements Sequence {
 
   /** The head mixer (§5.4): pre weights without Sinkhorn, final norm, logits. */
   private async head(X: Float32Array, n: number, M: HeadMixer): Promise<Float32Array> {
+    const c = this.c, D = c.dim;
+    const h = await this.mixHead(X, n, M);
+    this.probe?.tap?.('head.hc_head_out', h.slice());
+    rmsnormRows(h, D, M.norm, c.eps);
+    this.probe?.tap?.('head.norm_out', h);
+    return this.lin.run(this.w.head, h, n);
+  }
+
+  /** h [n, D] = Σ_j (sigmoid(scale·m_j/rms(X) + base_j) + eps)·X_j with m = fn·X (§5.4): before the final norm. */
+  private async mixHead(X: Float32Array, n: number, M: HeadMixer): Promise<Float32Array> {
     const c = this.c, hc = c.hcMult, D = c.dim, sw = hc * D;
     const m = await this.lin.run(M.fn, X, n);
     const h = new Float32Array(n * D);
@@ -683,16 +767,13 @@ export class DeepseekV4Sequence implements Sequence {
         for (let i = 0; i < D; i++) h[t * D + i] += pre * X[(t * hc + j) * D + i];
       }
     }
-    this.probe?.tap?.('head.hc_head_out', h.slice());
-    rmsnormRows(h, D, M.norm, c.eps);
-    this.probe?.tap?.('head.norm_out', h);
-    return this.lin.run(this.w.head, h, n);
+    return h;
   }
 
   // ---- attention (§6) --------------------------------------------------------------------------
 
   private async attention(B: BlockWeights, S: LayerState, x: Float32Array, n: number, start: number,
-    tap: (w: string, d: Float32Array | Int32Array) => void): Promise<Float32Array> {
+    tap: (w: string, d: Float32Array | Int32Array) => void, draft?: DraftQuery): Promise<Float32Array> {
     const c = this.c, A = B.attn, H = c.heads, Dh = c.headDim, R = c.ropeDim;
     const kq = this.q.kvQuant;
 
@@ -751,11 +832,53 @@ export class DeepseekV4Sequence implements Sequence {
     }
     if (topk) tap('indexer_topk', topk);
 
-    const o = await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => S.ringRow(p), this.c.window,
+    const o = draft ? await this.attendDraft(S, q, kv, draft) : await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => S.ringRow(p), this.c.window,
       S.sink, this.attnQ, this.attnO, q, kv, seen.map((list) => list.map((e) => S.entryRow(e))), start);
     for (let t = 0; t < n; t++) ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, start + t, true); // o_h ← RoPE⁻¹(o_h, p)
 
     return groupedOutput(this.lin, c, A, o, n, this.fp8In);
+  }
+
+  // ---- DSpark stages (V4-DSpark form, deepseek-v41.md §8.2) -------------------------------------
+
+  /**
+   * main_x = RMSNorm(main_proj · [taps]; main_norm) of the chunk's positions, and each stage's window
+   * key of it — RMSNorm(wkv·main_x; kv_norm), RoPE at the position, Q8(·, 64) of the non-rotated
+   * part as V4 window keys — into the stage's ring.
+   */
+  private async seedStages(taps: readonly Float32Array[], n: number, start: number): Promise<void> {
+    const c = this.c, D = c.dim, Dh = c.headDim, R = c.ropeDim, S = this.w.dspark!, k = taps.length;
+    const cat = new Float32Array(n * k * D);
+    for (let t = 0; t < n; t++) taps.forEach((m, i) => cat.set(m.subarray(t * D, (t + 1) * D), (t * k + i) * D));
+    const mainX = rmsnormRows(await this.lin.run(S.mainProj, cat, n, this.fp8In), D, S.mainNorm, c.eps);
+    this.probe?.tap?.('dspark.main_x', mainX);
+    for (let s = 0; s < S.stages.length; s++) {
+      const A = S.stages[s].attn, L = this.stageLayers[s];
+      const kv = rmsnormRows(await this.lin.run(A.wkv, mainX, n, this.fp8In), Dh, A.kvNorm, c.eps);
+      for (let t = 0; t < n; t++) {
+        ropeTail(kv, t * Dh, 1, Dh, R, A.freqs, start + t, false);
+        if (this.q.kvQuant) qatFp8(kv.subarray(t * Dh, t * Dh + Dh - R), 64);
+      }
+      this.probe?.tap?.(`${S.stages[s].name}.ring_kv`, kv);
+      for (let p = Math.max(start, start + n - c.window); p < start + n; p++) this.kv.write(L.ringRow(p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
+    }
+  }
+
+  /** A draft block's attention: every row sees the stage ring's positions ≤ last (at most W) and all block rows; writes no state. */
+  private async attendDraft(S: LayerState, q: Float32Array, kv: Float32Array, query: DraftQuery): Promise<Float32Array> {
+    const be = this.model.backend, c = this.c, n = kv.length / c.headDim, HD = c.heads * c.headDim;
+    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
+    be.upload(qT, q);
+    this.kv.write(0, kv); // staging rows 0 … n−1
+    const ring: number[] = [];
+    for (let p = Math.max(0, query.last - c.window + 1); p <= query.last; p++) ring.push(S.ringRow(p));
+    const count = ring.length + n, rows = new Int32Array(n * count);
+    for (let t = 0; t < n; t++) {
+      rows.set(ring, t * count);
+      for (let b = 0; b < n; b++) rows[t * count + ring.length + b] = b;
+    }
+    be.sparseAttention(qT, this.kv.kv, rows, count, S.sink, oT, 1 / Math.sqrt(c.headDim));
+    return be.download(oT);
   }
 
   /** The compressor's per-token values a = wkv·x and logits g = wgate·x + ape[p mod r]. */
@@ -806,4 +929,22 @@ export class DeepseekV4Sequence implements Sequence {
     }
     return topIndices(score, visible, c.indexTopk);
   }
+}
+
+/** A DSpark draft block's attention: the stage ring's keys up to position `last`. */
+interface DraftQuery {
+  readonly last: number;
+}
+
+/** mean_j X_j per token: streams [n, hc, D] → [n, D]. */
+function streamMean(X: Float32Array, n: number, hc: number, D: number): Float32Array {
+  const m = new Float32Array(n * D);
+  for (let t = 0; t < n; t++) for (let j = 0; j < hc; j++) for (let i = 0; i < D; i++) m[t * D + i] += X[(t * hc + j) * D + i] / hc;
+  return m;
+}
+
+function argmaxOf(v: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
+  return best;
 }

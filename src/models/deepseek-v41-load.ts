@@ -284,8 +284,8 @@ function readInt32File(file: string): Int32Array {
   return new Int32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
 }
 
-/** §6A.2 from a tokenizer: every id decoded alone, and its raw token string. */
-function tokenMapOf(tok: Tokenizer, c: V41Config): Int32Array {
+/** §6A.2 from a tokenizer: every id decoded alone, and its raw token string (checked against the config's count when given). */
+export function tokenMapOf(tok: Tokenizer, c: Pick<V41Config, 'vocab'> & { engram: { compressedVocab?: number } }): Int32Array {
   const decoded: string[] = [], raw: string[] = [];
   for (let id = 0; id < c.vocab; id++) {
     const inVocab = id < tok.vocabSize;

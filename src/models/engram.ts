@@ -43,8 +43,12 @@ export function engramNormalize(text: string): string {
   return s.replace(EDGE_WS, '').replaceAll(SENTINEL, ' ');
 }
 
-/** §6A.2: compressed id per vocabulary id; `decoded[i]` = id i decoded alone, `raw[i]` = its raw token string. Throws naming both counts when the distinct-key count != cfg.compressedVocab. */
-export function engramTokenMap(decoded: readonly string[], raw: readonly string[], compressedVocab: number): Int32Array {
+/**
+ * §6A.2: compressed id per vocabulary id; `decoded[i]` = id i decoded alone, `raw[i]` = its raw
+ * token string. Throws naming both counts when the distinct-key count is not `compressedVocab`
+ * (when given: a checkpoint's engram_compressed_vocab_size).
+ */
+export function engramTokenMap(decoded: readonly string[], raw: readonly string[], compressedVocab?: number): Int32Array {
   if (decoded.length !== raw.length) {
     throw new Error(`Engram token map: ${decoded.length} decoded texts but ${raw.length} raw token strings`);
   }
@@ -58,7 +62,7 @@ export function engramTokenMap(decoded: readonly string[], raw: readonly string[
     if (id === undefined) ids.set(key, id = ids.size);
     map[i] = id;
   }
-  if (ids.size !== compressedVocab) {
+  if (compressedVocab !== undefined && ids.size !== compressedVocab) {
     throw new Error(`Engram token map: the vocabulary has ${ids.size} distinct normalised keys but engram_compressed_vocab_size is ${compressedVocab}`);
   }
   return map;

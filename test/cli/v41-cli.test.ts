@@ -1,12 +1,17 @@
 // `minke info` and `minke logits` on a DeepSeek-V4.1 directory (the tiny fixture checkpoint, which
 // has no tokenizer: its Engram token map comes from --engram-map), run as a user runs them. Logits
-// and the DSpark draft are checked against the official reference's goldens.
+// and the DSpark draft are checked against the official reference's goldens. `minke run` and
+// `minke bench` on the same weights given a tokenizer of their vocabulary size.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tokenMapOf } from '../../src/models/deepseek-v41-load.js';
+import { tokenizerFromHF } from '../../src/tokenizer/from-hf.js';
+import { trainBpe, writeTrainedTokenizer } from '../../src/train/tokenizer-train.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/minke.js', import.meta.url));
 const V41 = fileURLToPath(new URL('../../../../shared/fixtures/deepseek-v41-tiny', import.meta.url));
@@ -63,4 +68,41 @@ test('minke logits on V4.1 without a tokenizer or --engram-map: one clear line',
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /no Engram token map: its directory needs the tokenizer\.json/);
   assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+});
+
+test('minke run and minke bench on a V4.1 directory with its own tokenizer (Engram map from it)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'minke-v41-cli-'));
+  try {
+    // A byte-level BPE of the fixture's 512 ids with V4's special tokens, and the weights beside it.
+    const words = Array.from({ length: 3000 }, (_, i) => (i * 7919).toString(36));
+    const trained = trainBpe(words.map((w, i) => `${w} plus ${i} is ${w.length}. Hello there!`).join('\n'), { vocabSize: 512 });
+    assert.equal(trained.vocabSize, 512, 'the tokenizer covers the model vocabulary');
+    writeTrainedTokenizer(dir, trained);
+    fs.symlinkSync(path.join(V41, 'model.safetensors'), path.join(dir, 'model.safetensors'));
+    const tok = tokenizerFromHF(JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')), {});
+    const config = JSON.parse(fs.readFileSync(path.join(V41, 'config.json'), 'utf8'));
+    const distinct = Math.max(...tokenMapOf(tok, { vocab: config.vocab_size, engram: {} })) + 1;
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, engram_compressed_vocab_size: distinct }));
+
+    const run = minke(['run', dir, '2 plus 5 is', '--raw', '--temperature', '0', '--max-tokens', '6']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.stdout.length > 0, 'some text was generated');
+    assert.match(run.stderr, /deepseek_v41|loaded in/);
+    const chat = minke(['run', dir, 'Hello', '--think', 'low', '--temperature', '0', '--max-tokens', '4']);
+    assert.equal(chat.code, 0, chat.stderr);
+
+    const bench = minke(['bench', dir, '--prompt', '16', '--gen', '4', '--reps', '1']);
+    assert.equal(bench.code, 0, bench.stderr);
+    assert.match(bench.stdout, /^pp16 +[\d.]+ ±/m);
+    assert.match(bench.stdout, /^tg4 +[\d.]+ ±/m);
+    assert.match(bench.stdout, /^Engram row cache: [\d.]+ % hits \(\d+ hits, \d+ rows read from disk\)$/m);
+
+    // A config whose compressed vocabulary does not fit the tokenizer: the counts are named.
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...config, engram_compressed_vocab_size: distinct + 1 }));
+    const bad = minke(['run', dir, 'x', '--raw', '--max-tokens', '1']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, new RegExp(`has ${distinct} distinct normalised keys but engram_compressed_vocab_size is ${distinct + 1}`));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -467,7 +467,7 @@ export class DeepseekV4Sequence implements DsparkSequence {
     this.q = model.numerics;
     if (this.q.actQuant) this.fp8In = (x) => qatFp8(x, 128);
     const be = model.backend;
-    this.lin = new HostLinear(be);
+    this.lin = new HostLinear(be, true); // batch-invariant: see HostLinear
     this.attnQ = new DeviceBuffer(be, 'V4 attention queries');
     this.attnO = new DeviceBuffer(be, 'V4 attention outputs');
     const blocks = this.w.blocks.length;

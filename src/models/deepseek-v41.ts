@@ -275,7 +275,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
     if (model.numerics.actQuant) this.fp8In = (x) => qatFp8(x, 32);
     this.kq = model.numerics.kvQuant;
     const be = model.backend;
-    this.lin = new HostLinear(be);
+    this.lin = new HostLinear(be, true); // batch-invariant: see HostLinear
     this.attnQ = new DeviceBuffer(be, 'V4.1 attention queries');
     this.attnO = new DeviceBuffer(be, 'V4.1 attention outputs');
     const attns = [...this.w.blocks, ...(this.w.dspark?.stages ?? [])].map((b) => b.attn);

@@ -74,7 +74,15 @@ export class HostLinear {
   /** Weight bytes the matrix kernels have streamed (benchmarks divide by time for bandwidth). */
   weightBytes = 0;
 
-  constructor(private readonly be: Backend) {
+  /**
+   * `perToken`: several rows go through the matrix-vector kernel one by one instead of the
+   * matrix-matrix one, so a token's output does not depend on which others share its pass
+   * (matmul kernels sum in another order). The DeepSeek models need that: their FP8 rounding of
+   * activations turns a last-bit difference into a different value now and then, so a prefill
+   * (or a speculative verify pass) would not give exactly what one-token decoding gives. On the
+   * CPU the FP8 and FP4 matvec kernels are also the faster ones for the rows a step has.
+   */
+  constructor(private readonly be: Backend, private readonly perToken = false) {
     this.xT = new DeviceBuffer(be, 'activations');
     this.yT = new DeviceBuffer(be, 'activations');
   }
@@ -91,6 +99,7 @@ export class HostLinear {
     const xv = this.xT.view([n, k]), yv = this.yT.view([n, rows]);
     be.upload(xv, x);
     if (n === 1) be.matvec(w, xv, yv);
+    else if (this.perToken) for (let t = 0; t < n; t++) be.matvec(w, be.view(xv, t * k, [1, k]), be.view(yv, t * rows, [1, rows]));
     else be.matmul(w, xv, yv);
     this.weightBytes += tensorBytes(w);
     return be.download(yv);

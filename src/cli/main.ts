@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
       return (await import('./quantize.js')).quantizeCommand(rest);
     case 'bench':
       // `bench kernels` (and the other named benchmarks) live in bench/; anything else is a model.
-      if (['kernels', 'models', 'v3', 'v4', 'engine', 'serve'].includes(rest[0])) return (await import('../../bench/main.js')).benchCommand(rest);
+      if (['kernels', 'models', 'v3', 'v4', 'v41', 'engram', 'webgpu', 'engine', 'serve'].includes(rest[0])) return (await import('../../bench/main.js')).benchCommand(rest);
       return (await import('./bench-model.js')).benchModelCommand(rest);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(cmd)} (minke --help lists the commands)`);

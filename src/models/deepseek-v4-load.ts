@@ -77,6 +77,15 @@ function dsparkFromTensors(c: V4Config, file: WeightFile, where: string): V4Conf
 
 /** Every expected tensor present with its dtype and shape, and nothing the config does not explain. */
 function checkTensors(file: WeightFile, c: V4Config, expected: readonly ExpectedTensor[]): void {
+  const extra = c.dspark ? `${c.dspark.stages} DSpark stages` : `${c.mtpLayers} MTP`;
+  checkTensorSet(file, expected, `a DeepSeek-V4 checkpoint with this config.json (${c.layers} layers, ${c.experts} experts, ${extra})`);
+}
+
+/**
+ * Every expected tensor present with its dtype and shape, and nothing else the file holds unless
+ * `tolerated` says so; `what` names the checkpoint kind in the error for a surplus tensor.
+ */
+export function checkTensorSet(file: WeightFile, expected: readonly ExpectedTensor[], what: string, tolerated: (name: string) => boolean = () => false): void {
   const names = new Set<string>();
   for (const e of expected) {
     names.add(e.name);
@@ -88,10 +97,7 @@ function checkTensors(file: WeightFile, c: V4Config, expected: readonly Expected
     }
   }
   for (const name of file.tensors.keys()) {
-    if (!names.has(name)) {
-      const extra = c.dspark ? `${c.dspark.stages} DSpark stages` : `${c.mtpLayers} MTP`;
-      throw new Error(`${file.path}: tensor '${name}' is not part of a DeepSeek-V4 checkpoint with this config.json (${c.layers} layers, ${c.experts} experts, ${extra}) — config and weights disagree`);
-    }
+    if (!names.has(name) && !tolerated(name)) throw new Error(`${file.path}: tensor '${name}' is not part of ${what} — config and weights disagree`);
   }
 }
 

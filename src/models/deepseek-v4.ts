@@ -26,7 +26,7 @@
 import type { Backend, Tensor } from '../kernels/backend.js';
 import { hadamard, hcSplitSinkhorn, ropeTail } from '../kernels/deepseek-ops.js';
 import { moeForward, type MoeWeights } from './deepseek-moe.js';
-import { DeviceBuffer, HostLinear, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
+import { DeviceBuffer, HostLinear, packState, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
 import { ropeFreqs, yarnFreqs } from '../kernels/rope-freqs.js';
 import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
@@ -614,11 +614,7 @@ export class DeepseekV4Sequence implements DsparkSequence {
       for (const cs of [S.compressor, S.indexCompressor]) if (cs) parts.push(cs.kv, cs.score);
       if (S.indexKeys) parts.push(S.indexKeys.subarray(0, entries * this.c.indexHeadDim));
     }
-    parts.push(new Float32Array(Int32Array.from(this.tokens).buffer));
-    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
-    return new Uint8Array(out.buffer);
+    return packState(parts, this.tokens);
   }
 
   loadState(state: Uint8Array, length: number): void {

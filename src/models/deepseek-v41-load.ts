@@ -17,6 +17,7 @@ import { deepseekTokenizer } from '../tokenizer/deepseek.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import { isRoutedExpert, type ExpectedTensor } from './deepseek-v4-config.js';
 import { v4RopeFreqs } from './deepseek-v4.js';
+import { checkTensorSet } from './deepseek-v4-load.js';
 import type { ExpertWeights, MoeWeights } from './deepseek-moe.js';
 import { DeepseekV41Model, V41_SLACK, type DsparkWeights, type EngramWeights, type V41Attention, type V41Block, type V41Weights } from './deepseek-v41.js';
 import { isVisionOnly, v41ConfigFromJson, v41Tensors, type V41Config } from './deepseek-v41-config.js';
@@ -45,27 +46,11 @@ export function planV41(dir: string, json: Record<string, unknown>, opts: LoadOp
   const file = openSafetensors(dir);
   try {
     const expected = v41Tensors(config);
-    checkTensors(file, expected, config.visionLayers > 0);
+    checkTensorSet(file, expected, 'a DeepSeek-V4.1 checkpoint with this config.json', (name) => config.visionLayers > 0 && isVisionOnly(name));
     return { config, file, expected, description: describe(config, file, expected, opts) };
   } catch (err) {
     file.close();
     throw err;
-  }
-}
-
-function checkTensors(file: WeightFile, expected: readonly ExpectedTensor[], vision: boolean): void {
-  const names = new Set<string>();
-  for (const e of expected) {
-    names.add(e.name);
-    const t = file.tensors.get(e.name);
-    if (!t) throw new Error(`${file.path}: missing tensor '${e.name}' (${e.dtype} [${e.shape.join(', ')}] for this config.json)`);
-    const sameShape = t.shape.length === e.shape.length && t.shape.every((d, i) => d === e.shape[i]);
-    if (t.dtype !== e.dtype || !sameShape) {
-      throw new Error(`${file.path}: tensor '${e.name}' is ${t.dtype} [${t.shape.join(', ')}], expected ${e.dtype} [${e.shape.join(', ')}] for this config.json`);
-    }
-  }
-  for (const name of file.tensors.keys()) {
-    if (!names.has(name) && !(vision && isVisionOnly(name))) throw new Error(`${file.path}: tensor '${name}' is not part of a DeepSeek-V4.1 checkpoint with this config.json — config and weights disagree`);
   }
 }
 

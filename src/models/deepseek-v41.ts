@@ -33,7 +33,7 @@ import { attendChunk, collapseStreams, groupedOutput, hcMixes, hcPost, type HcWe
 import { moeForward, type MoeWeights } from './deepseek-moe.js';
 import { indexSourceOf, kvSourceOf, type V41Config } from './deepseek-v41-config.js';
 import { EngramHasher, type EngramTable } from './engram.js';
-import { DeviceBuffer, HostLinear, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
+import { DeviceBuffer, HostLinear, packState, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
 import type { DsparkSequence, LanguageModel, ModelDescription } from './model.js';
 
 export interface V41Numerics {
@@ -337,11 +337,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
       if (S.indexKeys) parts.push(S.indexKeys.subarray(0, entries * this.c.indexHeadDim));
       if (S.recent) parts.push(S.recent);
     }
-    parts.push(new Float32Array(Int32Array.from(this.tokens).buffer));
-    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-    let o = 0;
-    for (const p of parts) { out.set(p, o); o += p.length; }
-    return new Uint8Array(out.buffer);
+    return packState(parts, this.tokens);
   }
 
   loadState(state: Uint8Array, length: number): void {

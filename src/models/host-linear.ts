@@ -40,6 +40,15 @@ export function readVector(file: WeightFile, name: string): Float32Array {
   return out;
 }
 
+/** A sequence's saved state: its f32 parts, then its token ids (as int32), in one byte array. */
+export function packState(parts: readonly Float32Array[], tokens: readonly number[]): Uint8Array {
+  const all = [...parts, new Float32Array(Int32Array.from(tokens).buffer)];
+  const out = new Float32Array(all.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of all) { out.set(p, o); o += p.length; }
+  return new Uint8Array(out.buffer);
+}
+
 /** Bytes of a weight tensor and its block scales. */
 export function tensorBytes(t: Tensor): number {
   return (byteSize(t.dtype, numel(t.shape)) ?? 0) + (t.scale ? tensorBytes(t.scale.tensor) : 0);

@@ -134,12 +134,18 @@ function benchTable(rows: number, reps: number): void {
   }
 }
 
+const USAGE = `usage: npm run bench -- engram [--positions 8192] [--reps 3] [--rows 200000]
+  Engram n-gram hashing (32-bit limbs against BigInt, prefill and decode) over --positions tokens,
+  and row reads from a temporary table file of --rows rows (cache misses and hits); best of --reps.
+`;
+
 export function benchEngram(argv: string[]): number {
+  if (argv.includes('--help') || argv.includes('-h')) { process.stdout.write(USAGE); return 0; }
   const opts: Record<string, number> = { positions: 8192, reps: 3, rows: 200_000 };
   for (let i = 0; i < argv.length; i += 2) {
     const key = argv[i].replace(/^--/, '');
     const v = Number(argv[i + 1]);
-    if (!(key in opts) || !(Number.isSafeInteger(v) && v > 0)) throw new Error(`engram: bad option ${argv[i]} ${argv[i + 1] ?? ''}`);
+    if (!(key in opts) || !(Number.isSafeInteger(v) && v > 0)) throw new Error(`engram: bad option ${argv[i]} ${argv[i + 1] ?? ''} (npm run bench -- engram --help)`);
     opts[key] = v;
   }
   benchHash(opts.positions, opts.reps);

@@ -146,6 +146,14 @@ export interface Backend {
    * token t's candidates v; 0 where a token has none. Any count works (long HCA lists included).
    */
   sparseAttention(q: Tensor, kv: Tensor, rows: Int32Array, count: number, sink: Tensor, out: Tensor, scale: number): void;
+  /**
+   * DeepSeek-V4 lightning-indexer scores (V4 spec §6.5): for q [n, heads·d], w [n, heads],
+   * keys [entries, d] and out [n, cols], all f32, and one visible count per token (host memory,
+   * each ≤ entries and ≤ cols):
+   * out[t, e] = Σ_h w[t, h] · max(0, q[t, h] · keys[e]) for e < visible[t], −Infinity for
+   * visible[t] ≤ e < cols. Each dot sums d in one fixed order; heads are accumulated in order.
+   */
+  indexerScores(q: Tensor, w: Tensor, keys: Tensor, visible: Int32Array, heads: number, out: Tensor): void;
   /** Per row: index of the largest value (first on ties, NaN skipped). */
   argmax(x: Tensor): Promise<Int32Array>;
   /** Per row: the k largest values and their indices. */

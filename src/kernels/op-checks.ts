@@ -134,6 +134,32 @@ export function sparseAttentionShape(q: Tensor, kv: Tensor, rows: Int32Array, co
   return { n, heads, d };
 }
 
+/** indexerScores: tokens n, heads, key width d, key rows (entries) and output columns cols. */
+export function indexerScoresShape(q: Tensor, w: Tensor, keys: Tensor, visible: Int32Array, heads: number, out: Tensor):
+  { n: number; heads: number; d: number; entries: number; cols: number } {
+  if (!Number.isInteger(heads) || heads < 1) throw new Error(`indexerScores: heads ${heads} must be a positive integer`);
+  if (keys.dtype !== 'f32' || keys.shape.length !== 2 || keys.shape[1] === 0) {
+    throw new Error(`indexerScores: keys must be f32 [entries, d], got ${keys.dtype} [${keys.shape.join(', ')}]`);
+  }
+  const [entries, d] = keys.shape;
+  if (q.dtype !== 'f32' || numel(q.shape) % (heads * d) !== 0) {
+    throw new Error(`indexerScores: q must be f32 [n, ${heads}·${d}], got ${q.dtype} [${q.shape.join(', ')}]`);
+  }
+  const n = numel(q.shape) / (heads * d);
+  f32Elems('indexerScores: w', w, n * heads);
+  if (out.dtype !== 'f32' || out.shape.length !== 2 || out.shape[0] !== n) {
+    throw new Error(`indexerScores: out must be f32 [${n}, cols], got ${out.dtype} [${out.shape.join(', ')}]`);
+  }
+  const cols = out.shape[1];
+  if (visible.length !== n) throw new Error(`indexerScores: ${visible.length} visible counts for ${n} tokens`);
+  for (let t = 0; t < n; t++) {
+    if (visible[t] < 0 || visible[t] > entries || visible[t] > cols) {
+      throw new Error(`indexerScores: token ${t} sees ${visible[t]} entries, outside 0 … min(${entries} key rows, ${cols} columns)`);
+    }
+  }
+  return { n, heads, d, entries, cols };
+}
+
 export function topkCount(k: number, d: number): void {
   if (!Number.isInteger(k) || k < 1 || k > d) throw new Error(`topk: k = ${k} must be from 1 to the row length ${d}`);
 }

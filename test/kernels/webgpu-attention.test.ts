@@ -3,7 +3,8 @@
  * inputs: causal attention over f32 and f16 caches (prefill from 0 and from a later start, decode,
  * GQA, a sliding window, head widths 64 and 512, keys spanning several tiles of 64) and V4 sparse
  * attention with sink (no candidates, one, a partial tile, several tiles; −1 entries, a token with
- * none at all; d 64 and 512, 4 and 16 heads).
+ * none at all; d 64 and 512, 4 and 16 heads) and the V4 indexer scores (d 128, 64 and 70, 1, 4 and 16
+ * heads, up to 3000 entries, visible counts from 0 to cols).
  */
 import { after, describe, it } from 'node:test';
 import type { AttentionOptions, Backend, Tensor } from '../../src/kernels/backend.js';
@@ -83,6 +84,34 @@ async function sparseCase(c: SparseCase, seed: number): Promise<void> {
   }
 }
 
+interface IndexerCase { n: number; heads: number; d: number; entries: number; cols: number }
+
+async function indexerCase(c: IndexerCase, seed: number): Promise<void> {
+  const be = gpu as WebGpuBackend;
+  const q = randomF32(c.n * c.heads * c.d, seed), w = randomF32(c.n * c.heads, seed + 1);
+  const keys = randomF32(c.entries * c.d, seed + 2);
+  // Token 0 sees nothing and token 1 everything it can (when there are such); the rest random.
+  const r = rng(seed + 3), top = Math.min(c.entries, c.cols);
+  const visible = Int32Array.from({ length: c.n }, (_, t) => (t === 0 && c.n > 1 ? 0 : t === 1 ? top : Math.floor(r() * (top + 1))));
+  const run = async (b: Backend): Promise<Float32Array> => {
+    const qt = put(b, [c.n, c.heads * c.d], q), wt = put(b, [c.n, c.heads], w), kt = put(b, [c.entries, c.d], keys);
+    const out = b.alloc('f32', [c.n, c.cols]);
+    b.indexerScores(qt, wt, kt, visible, c.heads, out);
+    const res = await b.download(out);
+    for (const t of [qt, wt, kt, out]) b.free(t);
+    return res;
+  };
+  const got = await run(be), want = await run(cpu);
+  // −Infinity past the visible counts on both (exactly); elsewhere within 1e-5 of the largest score.
+  const finite = want.filter((x) => Number.isFinite(x));
+  assertClose(`indexerScores ${JSON.stringify(c)}`, got, want, 1e-5 * Math.max(maxAbs(finite), 1e-3));
+  for (let t = 0; t < c.n; t++) {
+    for (let e = visible[t]; e < c.cols; e++) {
+      if (got[t * c.cols + e] !== -Infinity) throw new Error(`indexerScores: token ${t} entry ${e} past visible ${visible[t]} is ${got[t * c.cols + e]}`);
+    }
+  }
+}
+
 describe('WebGPU attention kernels', { skip: typeof gpu === 'string' ? gpu : false }, () => {
   after(async () => {
     if (typeof gpu !== 'string') await gpu.close();
@@ -120,6 +149,18 @@ describe('WebGPU attention kernels', { skip: typeof gpu === 'string' ? gpu : fal
   ] as SparseCase[]).entries()) {
     it(`sparse attention: ${c.count} candidates, d ${c.d}, ${c.heads} heads`, async () => {
       await sparseCase(c, 10 + i);
+    });
+  }
+
+  for (const [i, c] of ([
+    { n: 1, heads: 16, d: 128, entries: 3000, cols: 3000 },
+    { n: 4, heads: 4, d: 128, entries: 500, cols: 530 },
+    { n: 5, heads: 1, d: 64, entries: 700, cols: 700 },
+    { n: 3, heads: 16, d: 64, entries: 200, cols: 190 },
+    { n: 3, heads: 3, d: 70, entries: 53, cols: 50 },
+  ] as IndexerCase[]).entries()) {
+    it(`indexer scores: n ${c.n}, ${c.heads} heads, d ${c.d}, ${c.entries} entries, ${c.cols} columns`, async () => {
+      await indexerCase(c, 40 + i);
     });
   }
 });

@@ -10,7 +10,7 @@ import {
 } from '../backend.js';
 import {
   attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, scaleShape,
-  sparseAttentionShape, tensorBytes, topkCount, viewRange,
+  indexerScoresShape, sparseAttentionShape, tensorBytes, topkCount, viewRange,
 } from '../op-checks.js';
 import { WasmHeap } from './heap.js';
 import { ACT_QUANTIZERS } from './kernels-quant.js';
@@ -383,6 +383,20 @@ export class CpuBackend implements Backend {
     const work = n * heads * count * d;
     this.pool.run('sparse_attention_f32', [q.ptr, kv.ptr, rp, count, sink.ptr, out.ptr, heads, d, scale],
       n * heads, 4, work >= this.minOpElements ? this.threads : 1);
+  }
+
+  indexerScores(qt: Tensor, wt: Tensor, keyst: Tensor, visible: Int32Array, heads: number, outt: Tensor): void {
+    const q = this.t(qt, 'indexerScores: q'), w = this.t(wt, 'indexerScores: w');
+    const keys = this.t(keyst, 'indexerScores: keys'), out = this.t(outt, 'indexerScores: out');
+    const { n, d, cols } = indexerScoresShape(q, w, keys, visible, heads, out);
+    const vp = this.scratch(visible.byteLength);
+    new Int32Array(this.heap.buffer, vp, n).set(visible);
+    // One work row per output element (a decode token's entries split over threads); chunks of
+    // whole fours (the kernel's entry group). Work ≈ visible entries × heads × d.
+    let work = 0;
+    for (let t = 0; t < n; t++) work += visible[t] * heads * d;
+    this.pool.run('indexer_scores_f32', [q.ptr, w.ptr, keys.ptr, vp, out.ptr, heads, d, cols],
+      n * cols, 4, work >= this.minOpElements ? this.threads : 1);
   }
 
   async argmax(xt: Tensor): Promise<Int32Array> {

@@ -13,13 +13,14 @@ import {
 } from '../backend.js';
 import {
   attentionShape, binaryShape, copyShape, embeddingShape, f32Elems, f32Rows, matmulTokens, matrixShape, ropeShape, rowsRange, scaleShape,
-  sparseAttentionShape, tensorBytes, topkCount, viewRange,
+  indexerScoresShape, sparseAttentionShape, tensorBytes, topkCount, viewRange,
 } from '../op-checks.js';
 import { requestWebGpuDevice, type WebGpuDeviceOptions } from './device.js';
 import { generateProgram, type KernelSource, paramBytes, paramFields } from './kernel.js';
 import { planMatrix } from './wgsl-matrix.js';
 import * as ops from './wgsl-ops.js';
 import { ATTENTION_MAX_HEAD_DIM, attentionKernel, sparseAttentionKernel } from './wgsl-attention.js';
+import { INDEXER_TILE, indexerScoresKernel } from './wgsl-indexer.js';
 
 export class GpuTensor implements Tensor {
   constructor(
@@ -447,6 +448,15 @@ export class WebGpuBackend implements Backend {
     if (d > ATTENTION_MAX_HEAD_DIM) throw new Error(`sparseAttention: d ${d} is more than the WebGPU kernel's ${ATTENTION_MAX_HEAD_DIM}`);
     const r = this.hostData(rows, 'sparse attention rows');
     this.dispatch(sparseAttentionKernel(), { q, kv, rows: r, sink, out }, { count, heads, d, scale }, n * heads);
+  }
+
+  indexerScores(qt: Tensor, wt: Tensor, keyst: Tensor, visible: Int32Array, heads: number, outt: Tensor): void {
+    const q = this.t(qt, 'indexerScores: q'), w = this.t(wt, 'indexerScores: w');
+    const keys = this.t(keyst, 'indexerScores: keys'), out = this.t(outt, 'indexerScores: out');
+    const { n, d, cols } = indexerScoresShape(q, w, keys, visible, heads, out);
+    const tiles = Math.ceil(cols / INDEXER_TILE);
+    const v = this.hostData(visible, 'indexer visible counts');
+    this.dispatch(indexerScoresKernel(), { q, w, keys, visible: v, out }, { heads, d, cols, tiles }, n * tiles);
   }
 
   async argmax(xt: Tensor): Promise<Int32Array> {

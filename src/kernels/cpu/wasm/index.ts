@@ -22,5 +22,6 @@ export * from './quant_fp4';
 export * from './quant_fp4_i8';
 export * from './attention';
 export * from './sparse_attention';
+export * from './indexer';
 export * from './train_matmul';
 export * from './train_attention';

@@ -187,15 +187,16 @@ class SequenceKv {
   }
 }
 
-/** A KV-source layer's host state: compressor inputs of recent positions (ratio 2) and the index keys. */
+/** A KV-source layer's state beside its compressed entries: recent compressor inputs (ratio 2), index keys. */
 class SourceState {
   /** Ratio 2: [SLACK + 2, 2·Dh] rows (a | g) of position p in slot p mod (SLACK + 2). */
   readonly recent?: Float32Array;
-  readonly indexKeys?: Float32Array; // [entries, Di]
+  /** Index keys [entries, Di] in backend memory, where indexerScores reads them. */
+  readonly indexKeys?: Tensor;
 
-  constructor(c: V41Config, a: V41Attention, capacity: number) {
+  constructor(be: Backend, c: V41Config, a: V41Attention, capacity: number) {
     if (a.ratio === 2) this.recent = new Float32Array((V41_SLACK + 2) * 2 * c.headDim);
-    if (a.indexer?.wk) this.indexKeys = new Float32Array(Math.floor(capacity / a.ratio) * c.indexHeadDim);
+    if (a.indexer?.wk) this.indexKeys = be.alloc('f32', [Math.max(1, Math.floor(capacity / a.ratio)), c.indexHeadDim], 'V4.1 index keys');
   }
 }
 
@@ -262,6 +263,8 @@ export class DeepseekV41Sequence implements DsparkSequence {
   private readonly sources = new Map<number, SourceState>();
   private readonly attnQ: DeviceBuffer;
   private readonly attnO: DeviceBuffer;
+  /** The indexers' queries, head weights and scores on the backend. */
+  private readonly idx: { q: DeviceBuffer; w: DeviceBuffer; scores: DeviceBuffer };
   /** Every token in the state (Engram hashes look back; a long truncate replays them). */
   private readonly tokens: number[] = [];
   /** Tokens to replay before the next forward (after a truncate past the slack). */
@@ -278,16 +281,17 @@ export class DeepseekV41Sequence implements DsparkSequence {
     this.lin = new HostLinear(be, true); // batch-invariant: see HostLinear
     this.attnQ = new DeviceBuffer(be, 'V4.1 attention queries');
     this.attnO = new DeviceBuffer(be, 'V4.1 attention outputs');
+    this.idx = { q: new DeviceBuffer(be, 'V4.1 indexer queries'), w: new DeviceBuffer(be, 'V4.1 indexer weights'), scores: new DeviceBuffer(be, 'V4.1 indexer scores') };
     const attns = [...this.w.blocks, ...(this.w.dspark?.stages ?? [])].map((b) => b.attn);
     this.kv = new SequenceKv(be, this.c, attns, capacity);
-    this.w.blocks.forEach((b, l) => { if (b.attn.compressor) this.sources.set(l, new SourceState(this.c, b.attn, capacity)); });
+    this.w.blocks.forEach((b, l) => { if (b.attn.compressor) this.sources.set(l, new SourceState(be, this.c, b.attn, capacity)); });
   }
 
   get weightBytesRead(): number { return this.lin.weightBytes; }
 
   get stateBytes(): number {
     let floats = this.kv.kv.shape[0] * this.c.headDim;
-    for (const s of this.sources.values()) floats += (s.recent?.length ?? 0) + (s.indexKeys?.length ?? 0);
+    for (const s of this.sources.values()) floats += (s.recent?.length ?? 0) + (s.indexKeys ? s.indexKeys.shape[0] * s.indexKeys.shape[1] : 0);
     return 4 * floats;
   }
 
@@ -334,7 +338,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
     for (const [l, S] of this.sources) {
       const entries = Math.floor(this.length / this.w.blocks[l].attn.ratio);
       if (entries) parts.push(await be.download(be.view(this.kv.kv, this.kv.entryRow(l, 0) * Dh, [entries, Dh])));
-      if (S.indexKeys) parts.push(S.indexKeys.subarray(0, entries * this.c.indexHeadDim));
+      if (S.indexKeys && entries) parts.push(await be.download(be.view(S.indexKeys, 0, [entries, this.c.indexHeadDim])));
       if (S.recent) parts.push(S.recent);
     }
     return packState(parts, this.tokens);
@@ -355,7 +359,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
     for (const [l, S] of this.sources) {
       const entries = entriesOf(l);
       if (entries) this.kv.write(this.kv.entryRow(l, 0), take(entries * Dh));
-      if (S.indexKeys) S.indexKeys.set(take(entries * Di));
+      if (S.indexKeys && entries) this.model.backend.upload(this.model.backend.view(S.indexKeys, 0, [entries, Di]), take(entries * Di));
       if (S.recent) S.recent.set(take(S.recent.length));
     }
     this.tokens.push(...new Int32Array(f.slice(o, o + length).buffer));
@@ -369,6 +373,8 @@ export class DeepseekV41Sequence implements DsparkSequence {
     this.kv.free();
     this.attnQ.free();
     this.attnO.free();
+    for (const b of Object.values(this.idx)) b.free();
+    for (const S of this.sources.values()) if (S.indexKeys) this.model.backend.free(S.indexKeys);
     this.onFree();
   }
 
@@ -577,7 +583,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
       const k = rmsnormRows(await this.lin.run(A.indexer!.wk!, flat, m), Di, A.indexer!.kNorm!, c.eps);
       entries.forEach((e, i) => ropeTail(k, i * Di, 1, Di, R, A.freqs, e * r, false));
       if (this.kq) qatFp4(k, 32);
-      entries.forEach((e, i) => S.indexKeys!.set(k.subarray(i * Di, (i + 1) * Di), e * Di));
+      this.model.backend.upload(this.model.backend.view(S.indexKeys, entries[0] * Di, [m, Di]), k); // entries are consecutive
       this.tapRows(`attn${l}.index_k`, k, entries[0], start + n, r, Di);
     }
     entries.forEach((e, i) => ropeTail(flat, i * Dh, 1, Dh, R, A.freqs, e * r, false));
@@ -599,7 +605,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
    */
   private async index(A: V41Attention, l: number, x: Float32Array, qr: Float32Array, ctx: ChunkContext): Promise<number[][]> {
     const c = this.c, Hi = c.indexHeads, Di = c.indexHeadDim, R = c.ropeDim, n = ctx.n, r = A.ratio;
-    const keys = this.sources.get(kvSourceOf(c, l))!.indexKeys!;
+    const keys = this.sources.get(kvSourceOf(c, l))!.indexKeys!, be = this.model.backend;
     const qi = await this.lin.run(A.indexer!.wqB, qr, n, this.fp8In);
     for (let t = 0; t < n; t++) ropeTail(qi, t * Hi * Di, Hi, Di, R, A.freqs, ctx.start + t, false);
     if (this.kq) qatFp4(qi, 32);
@@ -607,23 +613,22 @@ export class DeepseekV41Sequence implements DsparkSequence {
     const ws = 1 / Math.sqrt(Di) / Math.sqrt(Hi);
     for (let i = 0; i < w.length; i++) w[i] *= ws;
 
+    // I(c) of every token against the entries it sees, on the backend: [n, cols].
+    const visibleOf = Int32Array.from({ length: n }, (_, t) => visibleAt(ctx.start + t, r));
+    const cols = Math.max(1, visibleOf[n - 1]);
+    const qT = this.idx.q.view([n, Hi * Di]), wT = this.idx.w.view([n, Hi]), sT = this.idx.scores.view([n, cols]);
+    be.upload(qT, qi);
+    be.upload(wT, w);
+    be.indexerScores(qT, wT, keys, visibleOf, Hi, sT);
+    const scores = await be.download(sT);
+
     const isCandidateSource = l === c.candidate.layer, reindex = l > c.candidate.layer && r === c.compressRatios[c.candidate.layer] && !A.indexer!.wk;
     if (isCandidateSource) ctx.candidates = [];
     const chosen: number[][] = [];
     const topk = new Int32Array(n * c.indexTopk).fill(-1);
     for (let t = 0; t < n; t++) {
-      const visible = visibleAt(ctx.start + t, r);
-      const score = new Float32Array(visible);
-      for (let e = 0; e < visible; e++) {
-        let s = 0;
-        for (let h = 0; h < Hi; h++) {
-          let d = 0;
-          const qo = (t * Hi + h) * Di, ko = e * Di;
-          for (let i = 0; i < Di; i++) d += qi[qo + i] * keys[ko + i];
-          if (d > 0) s += w[t * Hi + h] * d;
-        }
-        score[e] = s;
-      }
+      const visible = visibleOf[t];
+      const score = scores.subarray(t * cols, t * cols + visible);
       if (isCandidateSource) ctx.candidates!.push(this.candidateMask(score, visible));
       if (reindex && ctx.candidates) {
         const mask = ctx.candidates[t];

@@ -220,22 +220,23 @@ class LayerState {
   readonly entries: number;
   readonly ratio: number;
   readonly compressor?: CompressorState;
-  readonly indexKeys?: Float32Array; // [capacity/4, indexHeadDim]
+  /** Indexer keys [capacity/4, indexHeadDim] in backend memory, where indexerScores reads them. */
+  readonly indexKeys?: Tensor;
   readonly indexCompressor?: CompressorState;
   readonly bytes: number;
   private readonly window: number;
 
   /** `base`: the KV tensor row where this layer's W + capacity/r rows begin; `sink`: its attn_sink [H] there. */
-  constructor(c: V4Config, a: AttentionWeights, capacity: number, readonly base: number, readonly sink: Tensor) {
+  constructor(be: Backend, c: V4Config, a: AttentionWeights, capacity: number, readonly base: number, readonly sink: Tensor) {
     this.window = c.window;
     this.ratio = a.ratio;
     this.entries = a.ratio ? Math.floor(capacity / a.ratio) : 0;
     if (a.compressor) this.compressor = new CompressorState(a.compressor);
     if (a.indexer) {
-      this.indexKeys = new Float32Array(this.entries * c.indexHeadDim);
+      this.indexKeys = be.alloc('f32', [Math.max(1, this.entries), c.indexHeadDim], 'V4 indexer keys');
       this.indexCompressor = new CompressorState(a.indexer.compressor);
     }
-    this.bytes = 4 * ((c.window + this.entries) * c.headDim + (this.indexKeys?.length ?? 0) +
+    this.bytes = 4 * ((c.window + this.entries) * c.headDim + (this.indexKeys ? this.entries * c.indexHeadDim : 0) +
       2 * ((this.compressor?.kv.length ?? 0) + (this.indexCompressor?.kv.length ?? 0)));
   }
 
@@ -278,7 +279,7 @@ class SequenceKv {
     this.layers = attns.map((a, l) => {
       const sink = be.view(this.sinks, l * c.heads, [c.heads]);
       be.upload(sink, a.sink);
-      return new LayerState(c, a, capacity, bases[l], sink);
+      return new LayerState(be, c, a, capacity, bases[l], sink);
     });
   }
 
@@ -291,6 +292,7 @@ class SequenceKv {
   free(): void {
     this.be.free(this.kv);
     this.be.free(this.sinks);
+    for (const l of this.layers) if (l.indexKeys) this.be.free(l.indexKeys);
   }
 }
 
@@ -444,6 +446,8 @@ export class DeepseekV4Sequence implements DsparkSequence {
   /** The chunk's queries and attention outputs [n, H·headDim] on the backend. */
   private readonly attnQ: DeviceBuffer;
   private readonly attnO: DeviceBuffer;
+  /** The indexers' queries, head weights and scores on the backend. */
+  private readonly idx: { q: DeviceBuffer; w: DeviceBuffer; scores: DeviceBuffer };
   private readonly layers: LayerState[];
   private readonly mtpLayers: LayerState[];
   /** The DSpark stages' window rings (V4-DSpark form): main_x keys, written by every trunk pass. */
@@ -470,6 +474,7 @@ export class DeepseekV4Sequence implements DsparkSequence {
     this.lin = new HostLinear(be, true); // batch-invariant: see HostLinear
     this.attnQ = new DeviceBuffer(be, 'V4 attention queries');
     this.attnO = new DeviceBuffer(be, 'V4 attention outputs');
+    this.idx = { q: new DeviceBuffer(be, 'V4 indexer queries'), w: new DeviceBuffer(be, 'V4 indexer weights'), scores: new DeviceBuffer(be, 'V4 indexer scores') };
     const blocks = this.w.blocks.length;
     const stages = this.w.dspark?.stages ?? [];
     this.kv = new SequenceKv(be, this.c, [...this.w.blocks, ...this.w.mtp.map((m) => m.block), ...stages].map((b) => b.attn), capacity);
@@ -612,7 +617,7 @@ export class DeepseekV4Sequence implements DsparkSequence {
       const entries = ratio ? Math.floor(n / ratio) : 0;
       if (entries) parts.push(await be.download(be.view(this.kv.kv, S.entryRow(0) * Dh, [entries, Dh])));
       for (const cs of [S.compressor, S.indexCompressor]) if (cs) parts.push(cs.kv, cs.score);
-      if (S.indexKeys) parts.push(S.indexKeys.subarray(0, entries * this.c.indexHeadDim));
+      if (S.indexKeys && entries) parts.push(await be.download(be.view(S.indexKeys, 0, [entries, this.c.indexHeadDim])));
     }
     return packState(parts, this.tokens);
   }
@@ -640,7 +645,7 @@ export class DeepseekV4Sequence implements DsparkSequence {
         cs.kv.set(take(cs.kv.length));
         cs.score.set(take(cs.score.length));
       }
-      if (S.indexKeys) S.indexKeys.set(take(entries * Di));
+      if (S.indexKeys && entries) this.model.backend.upload(this.model.backend.view(S.indexKeys, 0, [entries, Di]), take(entries * Di));
     }
     this.tokens.push(...new Int32Array(f.slice(o, o + length).buffer));
     this.length = length;
@@ -654,6 +659,7 @@ export class DeepseekV4Sequence implements DsparkSequence {
     this.kv.free();
     this.attnQ.free();
     this.attnO.free();
+    for (const b of Object.values(this.idx)) b.free();
     this.onFree();
   }
 
@@ -800,33 +806,34 @@ export class DeepseekV4Sequence implements DsparkSequence {
       idx = { q: qi, w, comp: await this.compressorInputs(A.indexer.compressor, x, n, start) };
     }
 
-    // Per token in order: the compressors' new entries, then the compressed entries it sees (§6.3).
-    const seen: number[][] = [];
-    const topk = idx ? new Int32Array(n * c.indexTopk).fill(-1) : undefined;
-    const entry = new Float32Array(Dh), ientry = new Float32Array(c.indexHeadDim);
+    // Per token in order: the compressors' new entries (§6.4) …
+    const be = this.model.backend, Di = c.indexHeadDim;
+    const entry = new Float32Array(Dh), ientry = new Float32Array(Di);
     for (let t = 0; t < n; t++) {
       const p = start + t;
       if (idx && S.indexCompressor) {
-        const d2 = 2 * c.indexHeadDim;
+        const d2 = 2 * Di;
         const k = S.indexCompressor.push(p, idx.comp.a.subarray(t * d2, (t + 1) * d2), idx.comp.g.subarray(t * d2, (t + 1) * d2), ientry);
-        if (k) S.indexKeys!.set(this.finishIndexKey(A, k, p), Math.floor(p / A.ratio) * c.indexHeadDim);
+        if (k) be.upload(be.view(S.indexKeys!, Math.floor(p / A.ratio) * Di, [1, Di]), this.finishIndexKey(A, k, p));
       }
       if (comp && S.compressor) {
         const cw = (A.compressor!.overlap ? 2 : 1) * Dh;
         const k = S.compressor.push(p, comp.a.subarray(t * cw, (t + 1) * cw), comp.g.subarray(t * cw, (t + 1) * cw), entry);
         if (k) this.kv.write(S.entryRow(Math.floor(p / A.ratio)), this.finishKey(A, k, p));
       }
-      // Visible compressed entries: the indexer's choice on CSA layers, all of them on HCA layers.
-      const visible = A.ratio ? Math.floor((p + 1) / A.ratio) : 0;
-      if (idx) {
-        const chosen = this.indexerSelect(S, idx.q, idx.w, t, visible);
-        chosen.forEach((e, i) => { topk![t * c.indexTopk + i] = n + e; });
-        seen.push(chosen);
-      } else {
-        seen.push(Array.from({ length: visible }, (_, e) => e));
-      }
     }
-    if (topk) tap('indexer_topk', topk);
+    // … then the compressed entries each token sees (§6.3): the indexer's choice on CSA layers (an
+    // entry is visible once its block is complete, so it exists by then), all of them on HCA layers.
+    const visibleOf = Int32Array.from({ length: n }, (_, t) => A.ratio ? Math.floor((start + t + 1) / A.ratio) : 0);
+    let seen: number[][];
+    if (idx) {
+      seen = await this.indexerSelect(S, idx.q, idx.w, visibleOf);
+      const topk = new Int32Array(n * c.indexTopk).fill(-1);
+      seen.forEach((chosen, t) => chosen.forEach((e, i) => { topk[t * c.indexTopk + i] = n + e; }));
+      tap('indexer_topk', topk);
+    } else {
+      seen = Array.from(visibleOf, (visible) => Array.from({ length: visible }, (_, e) => e));
+    }
 
     const o = draft ? await this.attendDraft(S, q, kv, draft) : await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => S.ringRow(p), this.c.window,
       S.sink, this.attnQ, this.attnO, q, kv, seen.map((list) => list.map((e) => S.entryRow(e))), start);
@@ -908,22 +915,20 @@ export class DeepseekV4Sequence implements DsparkSequence {
     return k;
   }
 
-  /** §6.5: the min(topk, visible) entries with the largest Σ_h w_h·relu(q_h·k_c). */
-  private indexerSelect(S: LayerState, qi: Float32Array, w: Float32Array, t: number, visible: number): number[] {
-    const c = this.c, Hi = c.indexHeads, Di = c.indexHeadDim, keys = S.indexKeys!;
-    if (visible <= c.indexTopk) return Array.from({ length: visible }, (_, i) => i);
-    const score = new Float32Array(visible);
-    for (let e = 0; e < visible; e++) {
-      let s = 0;
-      for (let h = 0; h < Hi; h++) {
-        let d = 0;
-        const qo = (t * Hi + h) * Di, ko = e * Di;
-        for (let i = 0; i < Di; i++) d += qi[qo + i] * keys[ko + i];
-        if (d > 0) s += w[t * Hi + h] * d;
-      }
-      score[e] = s;
-    }
-    return topIndices(score, visible, c.indexTopk);
+  /**
+   * §6.5 for every token of the chunk: the min(topk, visible) entries with the largest
+   * I(c) = Σ_h w_h·relu(q_h·k_c), scored on the backend (indexerScores).
+   */
+  private async indexerSelect(S: LayerState, qi: Float32Array, w: Float32Array, visibleOf: Int32Array): Promise<number[][]> {
+    const c = this.c, Hi = c.indexHeads, Di = c.indexHeadDim, be = this.model.backend, n = visibleOf.length;
+    const all = (v: number) => Array.from({ length: v }, (_, i) => i);
+    if (visibleOf[n - 1] <= c.indexTopk) return Array.from(visibleOf, all);
+    const cols = visibleOf[n - 1], qT = this.idx.q.view([n, Hi * Di]), wT = this.idx.w.view([n, Hi]), sT = this.idx.scores.view([n, cols]);
+    be.upload(qT, qi);
+    be.upload(wT, w);
+    be.indexerScores(qT, wT, S.indexKeys!, visibleOf, Hi, sT);
+    const scores = await be.download(sT);
+    return Array.from(visibleOf, (v, t) => v <= c.indexTopk ? all(v) : topIndices(scores.subarray(t * cols, t * cols + v), v, c.indexTopk));
   }
 }
 

@@ -32,8 +32,8 @@ import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
 import { type LayerKind, layerKind, type V4Config } from './deepseek-v4-config.js';
-import type { DsparkSequence, LanguageModel, ModelDescription } from './model.js';
-import type { DsparkDraft } from './deepseek-v41.js';
+import type { DsparkDraft, DsparkSequence, LanguageModel, ModelDescription } from './model.js';
+import { argmax } from '../engine/sampler.js';
 import type { MoeParams } from './deepseek-moe.js';
 
 export interface V4Numerics {
@@ -409,6 +409,62 @@ export async function attendChunk(be: Backend, c: Dims, kvT: Tensor, stage: numb
   return be.download(oT);
 }
 
+/**
+ * DSpark's draft attention (deepseek-v41.md §8.1 step 3): every row of the block sees the stage
+ * ring's positions ≤ `last` (at most W) and all block rows (staged at rows 0 …); writes no state.
+ */
+export async function attendDraft(be: Backend, c: Dims, kvT: Tensor, ringRow: (p: number) => number, sink: Tensor,
+  qBuf: DeviceBuffer, oBuf: DeviceBuffer, q: Float32Array, kv: Float32Array, last: number): Promise<Float32Array> {
+  const Dh = c.headDim, n = kv.length / Dh, HD = c.heads * Dh;
+  const qT = qBuf.view([n, HD]), oT = oBuf.view([n, HD]);
+  be.upload(qT, q);
+  be.upload(be.view(kvT, 0, [n, Dh]), kv);
+  const ring: number[] = [];
+  for (let p = Math.max(0, last - c.window + 1); p <= last; p++) ring.push(ringRow(p));
+  const count = ring.length + n, rows = new Int32Array(n * count);
+  for (let t = 0; t < n; t++) {
+    rows.set(ring, t * count);
+    for (let b = 0; b < n; b++) rows[t * count + ring.length + b] = b;
+  }
+  be.sparseAttention(qT, kvT, rows, count, sink, oT, 1 / Math.sqrt(Dh));
+  return be.download(oT);
+}
+
+/**
+ * DSpark's head after the stages (deepseek-v41.md §8.1 steps 5–6): from the block's base logits
+ * [γ, V] and hidden rows h [γ, D], the Markov loop (x_0 = anchor; U_k += head·embed[x_k];
+ * x_{k+1} = pick(U_k)) and the confidence logits c_k = proj·[h_k ; embed[x_k]].
+ */
+export async function markovDraft(lin: HostLinear, be: Backend,
+  w: { readonly markovEmbed: Tensor; readonly markovHead: Tensor; readonly confidence: Float32Array },
+  anchor: number, logits: Float32Array, h: Float32Array, pick: (logits: Float32Array, k: number) => number): Promise<DsparkDraft> {
+  const r = w.markovEmbed.shape[1], D = w.confidence.length - r, gamma = h.length / D, V = logits.length / gamma;
+  const ids = [anchor], confidence = new Float32Array(gamma);
+  for (let k = 0; k < gamma; k++) {
+    const e = await embedRows(be, w.markovEmbed, [ids[k]]); // [r]
+    const bias = await lin.run(w.markovHead, e, 1); // [V]
+    const U = logits.subarray(k * V, (k + 1) * V);
+    for (let v = 0; v < V; v++) U[v] += bias[v];
+    ids.push(pick(U.slice(), k));
+    let z = 0;
+    for (let i = 0; i < D; i++) z += w.confidence[i] * h[k * D + i];
+    for (let i = 0; i < r; i++) z += w.confidence[D + i] * e[i];
+    confidence[k] = z;
+  }
+  return { ids, logits, confidence };
+}
+
+/** Rows `ids` of an embedding table (any dtype the backend's embedding reads) as f32 [n, width]. */
+export async function embedRows(be: Backend, table: Tensor, ids: readonly number[]): Promise<Float32Array> {
+  const y = be.alloc('f32', [ids.length, table.shape[1]], 'embedding rows');
+  try {
+    be.embedding(table, ids, y);
+    return await be.download(y);
+  } finally {
+    be.free(y);
+  }
+}
+
 // ---- the model ---------------------------------------------------------------------------------
 
 export class DeepseekV4Model extends SequenceOwner<DeepseekV4Sequence> implements LanguageModel {
@@ -559,14 +615,14 @@ export class DeepseekV4Sequence implements DsparkSequence {
    * default) and the confidences proj·[h_k; e_k]. Changes no state. Written from the spec and a
    * public port's notes, not verified against the official DSpark-head code.
    */
-  async dspark(anchor: number, pick: (logits: Float32Array, k: number) => number = argmaxOf): Promise<DsparkDraft> {
+  async dspark(anchor: number, pick: (logits: Float32Array, k: number) => number = argmax): Promise<DsparkDraft> {
     if (this.freed) throw new Error('dspark: this sequence has been freed');
     const c = this.c, d = c.dspark, S = this.w.dspark;
     if (!d || !S) throw new Error('dspark: this checkpoint has no DSpark draft stages (not the V4-DSpark form)');
     if (!(Number.isInteger(anchor) && anchor >= 0 && anchor < c.vocab)) throw new Error(`dspark: token id ${anchor} is outside the vocabulary (0 … ${c.vocab - 1})`);
     if (this.replay) await this.rebuild();
     if (this.length === 0) throw new Error('dspark: the sequence is empty (prefill first)');
-    const gamma = d.blockSize, V = c.vocab, D = c.dim, hc = c.hcMult, r = d.markovRank, start = this.length;
+    const gamma = d.blockSize, D = c.dim, hc = c.hcMult, start = this.length;
     const ids = [anchor, ...new Array<number>(gamma - 1).fill(d.noiseToken)];
     const e0 = await this.embed(ids);
     let X: Float32Array = new Float32Array(gamma * hc * D);
@@ -575,19 +631,7 @@ export class DeepseekV4Sequence implements DsparkSequence {
     const h = await this.mixHead(X, gamma, S.head);
     this.probe?.tap?.('dspark.hc_head_out', h);
     const logits = await this.lin.run(this.w.head, rmsnormRows(h, D, S.head.norm, c.eps, new Float32Array(h.length)), gamma);
-    const out = [anchor], confidence = new Float32Array(gamma);
-    for (let k = 0; k < gamma; k++) {
-      const e = await this.embed([out[k]], S.markovEmbed); // [r]
-      const bias = await this.lin.run(S.markovHead, e, 1); // [V]
-      const U = logits.subarray(k * V, (k + 1) * V);
-      for (let v = 0; v < V; v++) U[v] += bias[v];
-      out.push(pick(U.slice(), k));
-      let z = 0;
-      for (let i = 0; i < D; i++) z += S.confidence[i] * h[k * D + i];
-      for (let i = 0; i < r; i++) z += S.confidence[D + i] * e[i];
-      confidence[k] = z;
-    }
-    return { ids: out, logits, confidence };
+    return markovDraft(this.lin, this.model.backend, S, anchor, logits, h, pick);
   }
 
   truncate(n: number): void {
@@ -681,15 +725,8 @@ export class DeepseekV4Sequence implements DsparkSequence {
     this.mtpRows = this.length;
   }
 
-  private async embed(ids: readonly number[], table = this.w.embed): Promise<Float32Array> {
-    const be = this.model.backend, width = table.shape[1];
-    const y = be.alloc('f32', [ids.length, width], 'embedding rows');
-    try {
-      be.embedding(table, ids, y);
-      return await be.download(y);
-    } finally {
-      be.free(y);
-    }
+  private embed(ids: readonly number[]): Promise<Float32Array> {
+    return embedRows(this.model.backend, this.w.embed, ids);
   }
 
   /** Runs `ids` through every main block; returns the streams [n, Hc, D] leaving the last one. */
@@ -835,7 +872,8 @@ export class DeepseekV4Sequence implements DsparkSequence {
       seen = Array.from(visibleOf, (visible) => Array.from({ length: visible }, (_, e) => e));
     }
 
-    const o = draft ? await this.attendDraft(S, q, kv, draft) : await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => S.ringRow(p), this.c.window,
+    const o = draft ? await attendDraft(this.model.backend, c, this.kv.kv, (p) => S.ringRow(p), S.sink, this.attnQ, this.attnO, q, kv, draft.last)
+      : await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => S.ringRow(p), this.c.window,
       S.sink, this.attnQ, this.attnO, q, kv, seen.map((list) => list.map((e) => S.entryRow(e))), start);
     for (let t = 0; t < n; t++) ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, start + t, true); // o_h ← RoPE⁻¹(o_h, p)
 
@@ -865,23 +903,6 @@ export class DeepseekV4Sequence implements DsparkSequence {
       this.probe?.tap?.(`${S.stages[s].name}.ring_kv`, kv);
       for (let p = Math.max(start, start + n - c.window); p < start + n; p++) this.kv.write(L.ringRow(p), kv.subarray((p - start) * Dh, (p - start + 1) * Dh));
     }
-  }
-
-  /** A draft block's attention: every row sees the stage ring's positions ≤ last (at most W) and all block rows; writes no state. */
-  private async attendDraft(S: LayerState, q: Float32Array, kv: Float32Array, query: DraftQuery): Promise<Float32Array> {
-    const be = this.model.backend, c = this.c, n = kv.length / c.headDim, HD = c.heads * c.headDim;
-    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
-    be.upload(qT, q);
-    this.kv.write(0, kv); // staging rows 0 … n−1
-    const ring: number[] = [];
-    for (let p = Math.max(0, query.last - c.window + 1); p <= query.last; p++) ring.push(S.ringRow(p));
-    const count = ring.length + n, rows = new Int32Array(n * count);
-    for (let t = 0; t < n; t++) {
-      rows.set(ring, t * count);
-      for (let b = 0; b < n; b++) rows[t * count + ring.length + b] = b;
-    }
-    be.sparseAttention(qT, this.kv.kv, rows, count, S.sink, oT, 1 / Math.sqrt(c.headDim));
-    return be.download(oT);
   }
 
   /** The compressor's per-token values a = wkv·x and logits g = wgate·x + ape[p mod r]. */
@@ -944,8 +965,3 @@ function streamMean(X: Float32Array, n: number, hc: number, D: number): Float32A
   return m;
 }
 
-function argmaxOf(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
-}

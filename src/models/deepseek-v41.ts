@@ -11,7 +11,7 @@
  *                 X = postF·f + C_Fᵀ·X;   pre = preF        ("single pass": each sublayer's input
  *                                                             uses the mixes of the one before)
  *   logits = head · RMSNorm(Σ_j pre_j X_j)                                                 §4
- *   DSpark: stages draft a block of tokens from the taps (see DsparkDraft below)           §8
+ *   DSpark: stages draft a block of tokens from the taps (see dspark() below)             §8
  *
  * CSA2 attention (§6): every layer keeps its own window of keys; ratio-2 and ratio-1 layers also
  * see up to index_topk compressed entries of the latest KV-source layer at or before them, chosen
@@ -29,12 +29,13 @@ import { qatFp4, qatFp8 } from '../tensor/dequantize.js';
 import { E4M3_TO_F32, e2m1ToF32, f32ToE2m1, f32ToE4m3 } from '../tensor/float.js';
 import type { Tokenizer } from '../tokenizer/index.js';
 import type { WeightFile } from '../formats/weight-file.js';
-import { attendChunk, collapseStreams, groupedOutput, hcMixes, hcPost, type HcWeights } from './deepseek-v4.js';
+import { argmax } from '../engine/sampler.js';
+import { attendChunk, attendDraft, collapseStreams, embedRows, groupedOutput, hcMixes, hcPost, markovDraft, type HcWeights } from './deepseek-v4.js';
 import { moeForward, type MoeWeights } from './deepseek-moe.js';
 import { indexSourceOf, kvSourceOf, type V41Config } from './deepseek-v41-config.js';
 import { EngramHasher, type EngramTable } from './engram.js';
 import { DeviceBuffer, HostLinear, packState, rmsnormRows, SequenceOwner, sigmoid, topIndices } from './host-linear.js';
-import type { DsparkSequence, LanguageModel, ModelDescription } from './model.js';
+import type { DsparkDraft, DsparkSequence, LanguageModel, ModelDescription } from './model.js';
 
 export interface V41Numerics {
   /** Q8(x, 32) before every FP8/FP4 matrix product (§7, §10). */
@@ -104,16 +105,6 @@ export interface V41Probe {
   tap?(name: string, data: Float32Array | Int32Array): void;
   /** Replaces the input streams [n, Hc, D] (after Engram) and pre mix [n, Hc] of main block l for this chunk. */
   blockInput?(l: number): { X: Float32Array; pre: Float32Array } | undefined;
-}
-
-/** One DSpark draft round (§8.1). */
-export interface DsparkDraft {
-  /** [anchor, x_1 … x_γ]: x_k is the guess for the k-th position after the anchor's. */
-  readonly ids: number[];
-  /** [γ, vocab]: row k is the distribution x_{k+1} was drawn from (base logits + Markov bias). */
-  readonly logits: Float32Array;
-  /** [γ] confidence logits (sigmoid gives the probability that draft k is right given the ones before). */
-  readonly confidence: Float32Array;
 }
 
 /** Q4e(x, 16) in place (§3.6): FP4 E2M1 codes with one E4M3 (not power-of-two) scale per 16 values. */
@@ -401,21 +392,10 @@ export class DeepseekV41Sequence implements DsparkSequence {
     this.probe?.tap?.(name, data);
   }
 
-  private async embed(ids: readonly number[], table = this.w.embed): Promise<Float32Array> {
-    const be = this.model.backend, width = table.shape[1];
-    const y = be.alloc('f32', [ids.length, width], 'embedding rows');
-    try {
-      be.embedding(table, ids, y);
-      return await be.download(y);
-    } finally {
-      be.free(y);
-    }
-  }
-
   /** Streams [n, Hc, D] of the embeddings of `ids`, and the one-hot pre mix (stream 0). */
   private async streams(ids: readonly number[]): Promise<{ X: Float32Array; pre: Float32Array }> {
     const n = ids.length, D = this.c.dim, hc = this.c.hcMult;
-    const e = await this.embed(ids);
+    const e = await embedRows(this.model.backend, this.w.embed, ids);
     const X = new Float32Array(n * hc * D), pre = new Float32Array(n * hc);
     for (let t = 0; t < n; t++) {
       for (let j = 0; j < hc; j++) X.set(e.subarray(t * D, (t + 1) * D), (t * hc + j) * D);
@@ -535,7 +515,7 @@ export class DeepseekV41Sequence implements DsparkSequence {
       const src = kvSourceOf(c, l);
       seen = ctx.topk.get(indexSourceOf(c, l))!.map((list) => list.map((e) => this.kv.entryRow(src, e)));
     }
-    const o = query ? await this.attendDraft(l, q, kv, query)
+    const o = query ? await attendDraft(this.model.backend, this.c, this.kv.kv, (p) => this.kv.ringRow(l, p), this.kv.sinks[l], this.attnQ, this.attnO, q, kv, query.last)
       : await attendChunk(this.model.backend, this.c, this.kv.kv, this.kv.stage, (p) => this.kv.ringRow(l, p), this.kv.ring,
         this.kv.sinks[l], this.attnQ, this.attnO, q, kv, seen, start);
     for (let t = 0; t < n; t++) ropeTail(o, t * H * Dh, H, Dh, R, A.freqs, start + t, true);
@@ -690,56 +670,21 @@ export class DeepseekV41Sequence implements DsparkSequence {
    * the stages, the head, then the Markov loop (`pick` draws each token from its row; argmax by
    * default) and the confidences. Changes no state.
    */
-  async dspark(anchor: number, pick: (logits: Float32Array, k: number) => number = argmaxOf): Promise<DsparkDraft> {
+  async dspark(anchor: number, pick: (logits: Float32Array, k: number) => number = argmax): Promise<DsparkDraft> {
     const c = this.c, S = this.w.dspark;
     if (!S) throw new Error('dspark: this checkpoint has no DSpark draft stages');
     this.checkTokens('dspark', [anchor], false); // drafts are never stored
     if (this.replay) await this.rebuild();
     if (this.length === 0) throw new Error('dspark: the sequence is empty (prefill first)');
-    const gamma = c.dspark.blockSize, V = c.vocab, r = c.dspark.markovRank;
+    const gamma = c.dspark.blockSize;
     const ids = [anchor, ...new Array<number>(gamma - 1).fill(c.dspark.noiseToken)];
     const ctx: ChunkContext = { n: gamma, start: this.length, topk: new Map(), candidates: undefined };
     let { X, pre } = await this.streams(ids);
     for (let s = 0; s < S.stages.length; s++) ({ X, pre } = await this.block(S.stages[s], c.layers + s, X, pre, ctx, { last: this.length - 1 }));
     const h = this.collapse(X, pre, gamma);
     const logits = await this.lin.run(this.w.head, rmsnormRows(h, c.dim, S.norm, c.eps, new Float32Array(h.length)), gamma);
-    const out = [anchor], confidence = new Float32Array(gamma);
-    for (let k = 0; k < gamma; k++) {
-      const e = await this.embed([out[k]], S.markovEmbed);
-      const bias = await this.lin.run(S.markovHead, e, 1);
-      const U = logits.subarray(k * V, (k + 1) * V);
-      for (let v = 0; v < V; v++) U[v] += bias[v];
-      out.push(pick(U.slice(), k));
-      let z = 0;
-      for (let i = 0; i < c.dim; i++) z += S.confidence[i] * h[k * c.dim + i];
-      for (let i = 0; i < r; i++) z += S.confidence[c.dim + i] * e[i];
-      confidence[k] = z;
-    }
-    return { ids: out, logits, confidence };
+    return markovDraft(this.lin, this.model.backend, S, anchor, logits, h, pick);
   }
-
-  /** Draft attention: every block row sees the stage's ring (positions ≤ last, at most W) and all block rows. */
-  private async attendDraft(l: number, q: Float32Array, kv: Float32Array, query: DraftQuery): Promise<Float32Array> {
-    const be = this.model.backend, c = this.c, n = kv.length / c.headDim, HD = c.heads * c.headDim;
-    const qT = this.attnQ.view([n, HD]), oT = this.attnO.view([n, HD]);
-    be.upload(qT, q);
-    this.kv.write(0, kv);
-    const ring: number[] = [];
-    for (let s = Math.max(0, query.last - c.window + 1); s <= query.last; s++) ring.push(this.kv.ringRow(l, s));
-    const count = ring.length + n, rows = new Int32Array(n * count);
-    for (let t = 0; t < n; t++) {
-      rows.set(ring, t * count);
-      for (let b = 0; b < n; b++) rows[t * count + ring.length + b] = b;
-    }
-    be.sparseAttention(qT, this.kv.kv, rows, count, this.kv.sinks[l], oT, 1 / Math.sqrt(c.headDim));
-    return be.download(oT);
-  }
-}
-
-function argmaxOf(v: Float32Array): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i] > v[best]) best = i;
-  return best;
 }
 
 /** What the layers of one forward pass share: top-k lists of the index sources, the candidate masks. */

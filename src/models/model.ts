@@ -64,7 +64,17 @@ export interface MtpSequence extends Sequence {
  * the state; `pick` chooses each draft token from its logits row (default argmax).
  */
 export interface DsparkSequence extends Sequence {
-  dspark(anchor: number, pick?: (logits: Float32Array, k: number) => number): Promise<{ ids: number[]; logits: Float32Array; confidence: Float32Array }>;
+  dspark(anchor: number, pick?: (logits: Float32Array, k: number) => number): Promise<DsparkDraft>;
+}
+
+/** One DSpark draft round (deepseek-v41.md §8.1). */
+export interface DsparkDraft {
+  /** [anchor, x_1 … x_γ]: x_k is the guess for the k-th position after the anchor's. */
+  readonly ids: number[];
+  /** [γ, vocab]: row k is the distribution x_{k+1} was drawn from (base logits + Markov bias). */
+  readonly logits: Float32Array;
+  /** [γ] confidence logits (sigmoid gives the probability that draft k is right given the ones before). */
+  readonly confidence: Float32Array;
 }
 
 /** Tokens to append to one sequence in a batched forward. */

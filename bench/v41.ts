@@ -87,17 +87,6 @@ const median = (v: number[]) => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-/** Hits and misses of every Engram layer's row cache so far. */
-function engramStats(model: DeepseekV41Model): { hits: number; misses: number } {
-  let hits = 0, misses = 0;
-  for (const b of model.weights.blocks) {
-    if (!b.engram) continue;
-    hits += b.engram.table.stats.hits;
-    misses += b.engram.table.stats.misses;
-  }
-  return { hits, misses };
-}
-
 /**
  * `model` whose sequences draft like an oracle: the first k ids of every block after the anchor are
  * `truth` (the tokens at those positions), the others wrong, and the confidences are high for the
@@ -170,11 +159,11 @@ export async function benchV41(argv: string[]): Promise<number> {
     const run = async (name: string, m: DeepseekV41Model, opts: EngineOptions): Promise<Run> => {
       const quiet = await waitQuiet(o.quietWait);
       const load = otherCores();
-      const e0 = engramStats(model);
+      const e0 = model.engramCacheStats;
       const engine = new Engine(m, opts);
       const r = await engine.submit(request(o.gen)).result;
       await engine.close();
-      const other = load(), e1 = engramStats(model);
+      const other = load(), e1 = model.engramCacheStats;
       const out: Run = {
         name, tokens: r.tokens, tps: (r.tokens.length - 1) / r.decodeSeconds,
         drafts: r.drafts, accepted: r.draftsAccepted, passes: r.verifySteps,
@@ -260,7 +249,7 @@ export async function benchV41(argv: string[]): Promise<number> {
     passLine(`DSpark draft round (${c.stages} stages × ${gamma} rows)`, draftRound, draftBytes);
     out.write(`  (weights MB: bytes the matrix products streamed, routed experts of every token included)\n`);
 
-    const all = engramStats(model);
+    const all = model.engramCacheStats;
     out.write(`\nEngram row caches (${E.layerIds.length} layers × ${(E.maxNgram - 1) * E.heads} rows per token): ` +
       `${all.hits} hits, ${all.misses} misses over the whole bench (${((100 * all.hits) / Math.max(1, all.hits + all.misses)).toFixed(1)} % hits; ` +
       `per run in the table: a run re-reads the n-grams of the prompt and of earlier runs' identical output)\n`);

@@ -52,16 +52,20 @@ export interface V4Config {
  * DSpark draft stages of a V4-DSpark checkpoint (deepseek-v41.md §8.2, from a public port's notes;
  * not verified against official code). The stages are V4 blocks with window-only attention.
  */
-export interface V4Dspark {
+export interface V4Dspark extends DsparkConfig {
   /** Stages `mtp.0 … mtp.S−1`: counted from the checkpoint's tensor names (v4WithDsparkStages). */
   readonly stages: number;
+}
+
+/** A DSpark draft head's settings (`dspark_*` keys), in V4.1 and in the V4-DSpark form. */
+export interface DsparkConfig {
   /** γ: tokens per draft block. */
   readonly blockSize: number;
   readonly noiseToken: number;
-  /** Main layers whose block outputs (mean over the streams) feed main_proj. */
+  /** Main layers whose streams (mean over them) feed main_proj: block inputs in V4.1, outputs in V4-DSpark. */
   readonly targetLayers: readonly number[];
   readonly markovRank: number;
-  /** Routed experts of each stage (from its gate's shape) and how many a token takes. */
+  /** Routed experts of each stage and how many a token takes. */
   readonly experts: number;
   readonly topK: number;
 }

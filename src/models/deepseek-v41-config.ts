@@ -6,7 +6,7 @@
  */
 import type { DType } from '../tensor/dtype.js';
 import type { EngramConfig } from './engram.js';
-import type { ExpectedTensor } from './deepseek-v4-config.js';
+import type { DsparkConfig, ExpectedTensor } from './deepseek-v4-config.js';
 
 export interface V41Config {
   readonly vocab: number;
@@ -43,14 +43,7 @@ export interface V41Config {
   readonly hcEps: number;
   readonly eps: number;
   readonly engram: EngramConfig;
-  readonly dspark: {
-    readonly blockSize: number;
-    readonly noiseToken: number;
-    readonly targetLayers: readonly number[];
-    readonly markovRank: number;
-    readonly experts: number;
-    readonly topK: number;
-  };
+  readonly dspark: DsparkConfig;
   /**
    * The vision tower's layer count (0 = text only). The tower is not implemented: its weights are
    * checked to be there but not read, and the image-span routing bias is loaded for when it is.

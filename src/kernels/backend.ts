@@ -98,8 +98,11 @@ export interface Backend {
 
   /** Copies host data in; its byte length must equal the tensor's. */
   upload(t: Tensor, data: ArrayBufferView): void;
-  /** An f32 tensor's values. */
-  download(t: Tensor): Promise<Float32Array>;
+  /**
+   * An f32 tensor's values: a fresh array, or the first elements of `into` when given (a buffer the
+   * caller reuses: a fresh array per call costs page faults once it passes malloc's mmap threshold).
+   */
+  download(t: Tensor, into?: Float32Array): Promise<Float32Array>;
   /** A tensor's raw bytes. */
   downloadBytes(t: Tensor): Promise<Uint8Array>;
   /** Reads a tensor of any dtype from `src` straight into backend memory. */
@@ -175,4 +178,10 @@ export function formatOf(t: Tensor): WeightFormat {
   const sd = t.scale.tensor.dtype;
   if (sd !== 'e8m0' && sd !== 'f32') throw new Error(`scale tensor of dtype ${sd} is not e8m0 or f32`);
   return { dtype: t.dtype, scale: { dtype: sd, rows: t.scale.rows, cols: t.scale.cols } };
+}
+
+/** The first n elements of a download destination, or an error when it is too short. */
+export function intoView(into: Float32Array, n: number): Float32Array {
+  if (into.length < n) throw new Error(`download: the destination holds ${into.length} values, the tensor ${n}`);
+  return into.subarray(0, n);
 }

@@ -279,7 +279,7 @@ export function describeLlama(src: LlamaSource, opts: LoadOptions): ModelDescrip
 
 export class LlamaModel implements LanguageModel {
   readonly description: ModelDescription;
-  private batch?: { act: Activations; logits: Tensor; positions: Int32Array };
+  private batch?: { act: Activations; logits: Tensor; hostLogits: Float32Array; positions: Int32Array };
   /** Context newSequence() gives by default. */
   readonly defaultContext: number;
   readonly kvType: 'f32' | 'f16';
@@ -331,11 +331,13 @@ export class LlamaModel implements LanguageModel {
     this.batch ??= {
       act: new Activations(be, this.config, PREFILL_BATCH),
       logits: be.alloc('f32', [PREFILL_BATCH, vocab], 'batch logits'),
+      hostLogits: new Float32Array(0),
       positions: new Int32Array(PREFILL_BATCH),
     };
-    const { act, logits, positions } = this.batch;
+    if (this.batch.hostLogits.length < items.length * vocab) this.batch.hostLogits = new Float32Array(items.length * vocab);
+    const { act, logits, hostLogits, positions } = this.batch;
     const out: Float32Array[] = new Array(items.length);
-    let item = 0, done = 0; // tokens of items[item] already run
+    let item = 0, done = 0, placed = 0; // tokens of items[item] already run; items whose logits are out
     while (item < items.length) {
       const parts: Part[] = [], last: [number, number][] = []; // [item, row of its last token]
       let rows = 0;
@@ -360,8 +362,11 @@ export class LlamaModel implements LanguageModel {
       const y = be.view(logits, 0, [last.length, vocab]);
       if (last.length === 1) be.matvec(this.weights.output, be.view(act.h, 0, [1, dim]), y);
       else be.matmul(this.weights.output, be.view(act.h, 0, [last.length, dim]), y);
-      const all = await be.download(y); // a fresh copy: each item gets its own part of it
-      last.forEach(([i], k) => { out[i] = all.subarray(k * vocab, (k + 1) * vocab); });
+      // Into one reused buffer (valid until the next call, as LanguageModel.forwardBatch says), each
+      // item its own part of it: fresh megabytes per decode step cost more than the step's attention.
+      const got = await be.download(y, hostLogits.subarray(placed * vocab));
+      last.forEach(([i], k) => { out[i] = got.subarray(k * vocab, (k + 1) * vocab); });
+      placed += last.length;
     }
     return out;
   }

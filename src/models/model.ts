@@ -93,7 +93,8 @@ export interface LanguageModel {
   newSequence(opts?: { contextLength?: number }): Sequence;
   /**
    * Appends each item's tokens to its sequence in one batched pass (one pass over the weights for
-   * all rows) and returns each item's last-token logits. Models without it are run item by item
+   * all rows) and returns each item's last-token logits. The arrays may share one buffer that the
+   * next call overwrites: read them before calling again. Models without it are run item by item
    * (engine/batch.ts).
    */
   forwardBatch?(items: readonly BatchItem[]): Promise<Float32Array[]>;

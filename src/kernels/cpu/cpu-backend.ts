@@ -5,7 +5,7 @@
 import { type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
 import { dequantizeRow } from '../../tensor/quant-gguf.js';
 import {
-  type AttentionOptions, type Backend, formatOf, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
+  type AttentionOptions, type Backend, formatOf, intoView, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
   type WeightSpec,
 } from '../backend.js';
 import {
@@ -184,7 +184,13 @@ export class CpuBackend implements Backend {
     this.bytes(t).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
-  async download(x: Tensor): Promise<Float32Array> { return this.f32(x).slice(); }
+  async download(x: Tensor, into?: Float32Array): Promise<Float32Array> {
+    const v = this.f32(x);
+    if (!into) return v.slice();
+    const out = intoView(into, v.length);
+    out.set(v);
+    return out;
+  }
 
   async downloadBytes(x: Tensor): Promise<Uint8Array> { return this.bytes(x).slice(); }
 

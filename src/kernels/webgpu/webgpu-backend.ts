@@ -8,7 +8,7 @@
  */
 import { type DType, formatName, rowBytes, type WeightFormat } from '../../tensor/dtype.js';
 import {
-  type AttentionOptions, type Backend, formatOf, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
+  type AttentionOptions, type Backend, formatOf, intoView, type RopeOptions, type Tensor, type TensorScale, type TopK, type WeightSource,
   type WeightSpec,
 } from '../backend.js';
 import {
@@ -168,11 +168,15 @@ export class WebGpuBackend implements Backend {
     return out;
   }
 
-  async download(x: Tensor): Promise<Float32Array> {
+  async download(x: Tensor, into?: Float32Array): Promise<Float32Array> {
     const t = this.t(x);
     if (t.dtype !== 'f32') throw new Error(`expected an f32 tensor, got ${t.dtype}`);
     const b = await this.downloadBytes(t);
-    return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    const v = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    if (!into) return v;
+    const out = intoView(into, v.length);
+    out.set(v);
+    return out;
   }
 
   async load(src: WeightSource, name: string, dtype: DType, shape: readonly number[]): Promise<Tensor> {

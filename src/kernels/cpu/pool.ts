@@ -27,7 +27,7 @@ export function defaultThreads(option?: number): number {
 }
 
 /** Chunks per thread a job is cut into: enough that a thread the OS delays holds up little work. */
-const CHUNKS_PER_THREAD = 8;
+export const CHUNKS_PER_THREAD = 8;
 /** After its own share the caller spins this long for the workers before it sleeps (milliseconds). */
 const CALLER_SPIN_MS = 2;
 /** Each thread's kernel scratch (wasm/scratch.ts): room for a rescaled x of up to 65536 values. */
@@ -92,17 +92,17 @@ export class WorkerPool {
 
   /**
    * Runs `kernel(...args, row0, row1)` over rows [0, rows), split between up to `threads` threads
-   * (default all) in chunks of a multiple of `align` rows. With one thread, or a job of one chunk,
-   * the caller runs it alone.
+   * (default all) in about `chunksPerThread` chunks per thread, each a multiple of `align` rows.
+   * With one thread, or a job of one chunk, the caller runs it alone.
    */
-  run(kernel: string, args: readonly number[], rows: number, align = 4, threads = this.threads): void {
+  run(kernel: string, args: readonly number[], rows: number, align = 4, threads = this.threads, chunksPerThread = CHUNKS_PER_THREAD): void {
     if (this.closed) throw new Error('the CPU backend is closed');
     const fi = this.index.get(kernel);
     if (fi === undefined) throw new Error(`kernels.wasm has no export ${JSON.stringify(kernel)}`);
     if (rows <= 0) return;
     const fn = this.kernels[fi];
     const used = Math.max(1, Math.min(threads, this.threads));
-    const chunk = Math.max(align, Math.ceil(rows / Math.min(used * CHUNKS_PER_THREAD, MAX_CHUNKS) / align) * align);
+    const chunk = Math.max(align, Math.ceil(rows / Math.min(used * chunksPerThread, MAX_CHUNKS) / align) * align);
     if (used === 1 || chunk >= rows) {
       Reflect.apply(fn, undefined, [...args, 0, rows]);
       return;

@@ -83,6 +83,46 @@ export function stageI16(x: usize, xs: usize, count: i32, s: usize, nb: usize): 
   }
 }
 
+/** Bytes of a q8_K activation block: f32 d, 256 × i8, 16 × i16 sums of 16. */
+export const BLOCK_Q8K: usize = 292;
+
+/**
+ * Stages `count` (1..4) q8_K rows for the i16 tiles, as stageI16 does q8_0 ones: per 256 elements
+ * eight blocks of 32 with the token's d_x (an f32, as K-quant panels keep theirs), and with `sums`
+ * a ninth block holding the eight Σx of 32 (from the bsums) against which K-quant panels put their
+ * mins. `nb` counts panel blocks (8 or 9 per 256).
+ */
+@inline export function stageQ8K(sums: bool, x: usize, xs: usize, count: i32, s: usize, nb: usize): void {
+  const x1 = count > 1 ? x + xs : x, x2 = count > 2 ? x + 2 * xs : x, x3 = count > 3 ? x + 3 * xs : x;
+  const m1 = count > 1 ? i8x16.splat(-1) : i8x16.splat(0), m2 = count > 2 ? m1 : i8x16.splat(0), m3 = count > 3 ? m1 : i8x16.splat(0);
+  const zero = i8x16.splat(0);
+  for (let b: usize = 0, o: usize = 0; b < nb; b += sums ? 9 : 8, o += BLOCK_Q8K) {
+    const d = f32x4(load<f32>(x + o), count > 1 ? load<f32>(x1 + o) : 0, count > 2 ? load<f32>(x2 + o) : 0, count > 3 ? load<f32>(x3 + o) : 0);
+    for (let e: usize = o + 4, end = o + 260; e < end; e += 32) {
+      for (let h: usize = 0; h < 32; h += 16) {
+        const v0 = v128.load(x + e + h), v1 = v128.and(v128.load(x1 + e + h), m1);
+        const v2 = v128.and(v128.load(x2 + e + h), m2), v3 = v128.and(v128.load(x3 + e + h), m3);
+        const q = s + (h << 3);
+        interleave(q, i16x8.extend_low_i8x16_s(v0), i16x8.extend_low_i8x16_s(v1), i16x8.extend_low_i8x16_s(v2), i16x8.extend_low_i8x16_s(v3));
+        interleave(q + 64, i16x8.extend_high_i8x16_s(v0), i16x8.extend_high_i8x16_s(v1), i16x8.extend_high_i8x16_s(v2), i16x8.extend_high_i8x16_s(v3));
+      }
+      v128.store(s, d, 256);
+      s += STAGE_I16;
+    }
+    if (sums) {
+      interleave(s, subSums(x + o), v128.and(subSums(x1 + o), m1), v128.and(subSums(x2 + o), m2), v128.and(subSums(x3 + o), m3));
+      for (let z: usize = 64; z < 256; z += 16) v128.store(s + z, zero);
+      v128.store(s, d, 256);
+      s += STAGE_I16;
+    }
+  }
+}
+
+/** i16 lanes Σx of each 32 elements of the q8_K block at p (pairs of its sums of 16; |Σ| ≤ 32 · 128). */
+@inline function subSums(p: usize): v128 {
+  return i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(p, 260)), i32x4.extadd_pairwise_i16x8_s(v128.load(p, 276)));
+}
+
 /**
  * The d_x of tokens at x0..x3 (0 past count) as f32, times 2^112: a panel keeps d_w · 2^−112
  * (halfRaw, no conversion per weight row), and the product d_w · d_x comes out exact before its one
@@ -180,7 +220,7 @@ export type StageTokens = (x: usize, xs: usize, count: i32, s: usize, nb: usize)
 export type Tile = (g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32) => void;
 
 /**
- * Matmul by panels (see above). `decode` fills a row of a panel group whose blocks are
+ * Matmul by panels (see above), `nb` blocks per row. `decode` fills a row of a panel group whose blocks are
  * `groupBlock` bytes (four rows of `rowValues`, then four 4-byte scales), `stage` a token group
  * (`stageBlock` bytes per block); `tile8` runs a group × 8 tokens (two token groups), `tile4` a
  * group × 4 tokens. Under four tokens, or when the scratch cannot hold two token groups and one
@@ -192,10 +232,10 @@ export type Tile = (g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usiz
  * through, halves the speed at which they come in from memory). Else a panel of as many rows as the
  * scratch holds is decoded first and the tokens pass over it four or eight at a time.
  */
-@inline export function matmulPanel(decode: PanelRow, stage: StageTokens, tile8: Tile, tile4: Tile, groupBlock: usize, rowValues: usize,
-  stageBlock: usize, dot: Dot4, rowBytes: usize, xs: usize, w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32,
-  row0: i32, row1: i32): void {
-  const nb = <usize>(k >> 5), ys = <usize>ldy << 2, gb = nb * groupBlock, sb = nb * stageBlock, sc = rowValues << 2;
+@inline export function matmulPanel(decode: PanelRow, stage: StageTokens, tile8: Tile, tile4: Tile, nb: usize, groupBlock: usize,
+  rowValues: usize, stageBlock: usize, dot: Dot4, rowBytes: usize, xs: usize, w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32,
+  ldy: i32, row0: i32, row1: i32): void {
+  const ys = <usize>ldy << 2, gb = nb * groupBlock, sb = nb * stageBlock, sc = rowValues << 2;
   // Under four tokens a dot per token costs less than decoding a panel.
   if (n < 4 || (sb << 1) + gb > scratchBytes) { matmulRows(dot, rowBytes, xs, w, scale, x, y, k, n, ldy, row0, row1); return; }
   const s = scratchPtr, staged = <usize>((n + 3) >> 2) * sb;

@@ -123,5 +123,5 @@ const GROUP_R: usize = 4 * 32 + 16, STAGE_R: usize = 8 * 16 + 32;
   const rb = <usize>(k >> 5) * 18, xs = <usize>(k >> 5) * 34;
   const group = ASC_FEATURE_RELAXED_SIMD ? GROUP_R : GROUP_I16, values: usize = ASC_FEATURE_RELAXED_SIMD ? 32 : 64;
   const stage = ASC_FEATURE_RELAXED_SIMD ? STAGE_R : STAGE_I16;
-  matmulPanel(panelQ4_0, stageQ4_0, tileQ4_0x8, tileQ4_0x4, group, values, stage, dot, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
+  matmulPanel(panelQ4_0, stageQ4_0, tileQ4_0x8, tileQ4_0x4, <usize>(k >> 5), group, values, stage, dot, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
 }

@@ -9,12 +9,12 @@
 // sub-block sums are packed into one i32x4 (lanes 0–1: sub-block 2g, 2–3: 2g+1) and multiplied by
 // their scales; Σ x per sub-block comes from the q8_K block's bsums.
 import {
-  LOW_NIBBLES, dotU7, dotBytes, dotHi, dotLo, half, hsum4f, matmulRows, matvecRows, xe, xe16, xe256, xo, xo256,
+  LOW_NIBBLES, dotU7, dotBytes, dotHi, dotLo, half, hsum4f, matvecRows, xe, xe16, xe256, xo, xo256,
 } from './quant_common';
+import { BLOCK_Q8K, GROUP_I16, STAGE_I16, matmulPanel, stageQ8K, tileI16x4, tileI16x8 } from './quant_panel';
 
 const BLOCK_Q4K: usize = 144;
 const BLOCK_Q5K: usize = 176;
-const BLOCK_Q8K: usize = 292;
 
 const K = memory.data<u8>([
   // 0: swizzle to the low parts of [sc0..sc7, m0..m7]
@@ -123,8 +123,52 @@ export function matvec_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, 
   matvecRows(dot4_q4_k, w, scale, x, y, k, row0, row1);
 }
 export function matmul_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  matmulRows(dot4_q4_k, <usize>(k >> 8) * BLOCK_Q4K, <usize>(k >> 8) * BLOCK_Q8K, w, scale, x, y, k, n, ldy, row0, row1);
+  const nsb = <usize>(k >> 8);
+  matmulPanel(panelQ4K, stageMins, tileI16x8, tileI16x4, nsb * 9, GROUP_I16, 64, STAGE_I16, dot4_q4_k, nsb * BLOCK_Q4K, nsb * BLOCK_Q8K,
+    w, scale, x, y, k, n, ldy, row0, row1);
 }
+
+// The matmul by panels (quant_panel.ts): sub-block j becomes a block of i16 values q · sc_j
+// (|·| ≤ 31 · 63) with d as its scale, so that a block's integer sum is the one ggml forms for
+// those 32 elements; a ninth block per super-block holds m_0..m_7 with −dmin as its scale, against
+// the staged Σx of each sub-block (stageQ8K with sums).
+
+/** Sub-block j's panel block: its codes c0, c1 (16 each, 0..31) times sc_j of the scales/mins bytes sm. */
+@inline function panelSub(pv: usize, c0: v128, c1: v128, sm: v128, j: i32): void {
+  const sc = i8x16.swizzle(sm, v128.load(K + 192 + (<usize>j << 4)));
+  v128.store(pv, i16x8.mul(i16x8.extend_low_i8x16_u(c0), sc)); v128.store(pv, i16x8.mul(i16x8.extend_high_i8x16_u(c0), sc), 16);
+  v128.store(pv, i16x8.mul(i16x8.extend_low_i8x16_u(c1), sc), 32); v128.store(pv, i16x8.mul(i16x8.extend_high_i8x16_u(c1), sc), 48);
+}
+
+/** A Q4_K (five false) or Q5_K row of nb / 9 super-blocks into a panel group (see quant_panel.ts). */
+@inline function panelQ45K(five: bool, w: usize, pv: usize, ps: usize, nb: usize): void {
+  const nib = v128.load(LOW_NIBBLES), zero = i8x16.splat(0);
+  for (let b: usize = 0; b < nb; b += 9, w += five ? BLOCK_Q5K : BLOCK_Q4K) {
+    const d = half(w), dmin = half(w + 2), sm = scalesMins(w + 4), qs = w + (five ? 48 : 16);
+    const h0 = five ? v128.load(w, 16) : zero, h1 = five ? v128.load(w, 32) : zero;
+    for (let g = 0; g < 4; g++) {
+      const q0 = v128.load(qs + (<usize>g << 5)), q1 = v128.load(qs + (<usize>g << 5), 16);
+      let l0 = v128.and(q0, nib), l1 = v128.and(q1, nib);
+      let u0 = v128.and(i16x8.shr_u(q0, 4), nib), u1 = v128.and(i16x8.shr_u(q1, 4), nib);
+      if (five) {
+        l0 = v128.or(l0, fifth(h0, 2 * g)); l1 = v128.or(l1, fifth(h1, 2 * g));
+        u0 = v128.or(u0, fifth(h0, 2 * g + 1)); u1 = v128.or(u1, fifth(h1, 2 * g + 1));
+      }
+      panelSub(pv, l0, l1, sm, 2 * g);
+      panelSub(pv + GROUP_I16, u0, u1, sm, 2 * g + 1);
+      store<f32>(ps, d); store<f32>(ps + GROUP_I16, d);
+      pv += 2 * GROUP_I16; ps += 2 * GROUP_I16;
+    }
+    v128.store(pv, i16x8.extend_high_i8x16_u(sm)); // m_0..m_7
+    v128.store(pv, zero, 16); v128.store(pv, zero, 32); v128.store(pv, zero, 48);
+    store<f32>(ps, -dmin);
+    pv += GROUP_I16; ps += GROUP_I16;
+  }
+}
+
+function panelQ4K(w: usize, pv: usize, ps: usize, nb: usize): void { panelQ45K(false, w, pv, ps, nb); }
+function panelQ5K(w: usize, pv: usize, ps: usize, nb: usize): void { panelQ45K(true, w, pv, ps, nb); }
+function stageMins(x: usize, xs: usize, count: i32, s: usize, nb: usize): void { stageQ8K(true, x, xs, count, s, nb); }
 
 // ---- Q5_K --------------------------------------------------------------------------------------
 
@@ -176,5 +220,7 @@ export function matvec_q5_k(w: usize, scale: usize, x: usize, y: usize, k: i32, 
   matvecRows(dot4_q5_k, w, scale, x, y, k, row0, row1);
 }
 export function matmul_q5_k(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  matmulRows(dot4_q5_k, <usize>(k >> 8) * BLOCK_Q5K, <usize>(k >> 8) * BLOCK_Q8K, w, scale, x, y, k, n, ldy, row0, row1);
+  const nsb = <usize>(k >> 8);
+  matmulPanel(panelQ5K, stageMins, tileI16x8, tileI16x4, nsb * 9, GROUP_I16, 64, STAGE_I16, dot4_q5_k, nsb * BLOCK_Q5K, nsb * BLOCK_Q8K,
+    w, scale, x, y, k, n, ldy, row0, row1);
 }

@@ -6,10 +6,10 @@
 // Each 128-element half has quarters k = 0..3: element l of quarter k takes the low (k < 2) or high
 // nibble of ql[l + 32(k & 1)] and bits 2k, 2k+1 of qh[l]. The 6-bit quants are rebuilt as bytes
 // (0..63), dotted like q8_0, and the −32 is taken off as 32 · Σ_s sc_s · bsum_s.
-import { LOW_NIBBLES, dotU7, dotBytes, half, hsum4f, hsum4i, lookup16, matmulRows, matvecRows, xe, xo } from './quant_common';
+import { LOW_NIBBLES, dotU7, dotBytes, half, hsum4f, hsum4i, lookup16, matvecRows, xe, xo } from './quant_common';
+import { BLOCK_Q8K, GROUP_I16, STAGE_I16, matmulPanel, stageQ8K, tileI16x4, tileI16x8 } from './quant_panel';
 
 const BLOCK: usize = 210;
-const BLOCK_Q8K: usize = 292;
 
 /** Bytes 0x30: where a qh pair lands in a rebuilt 6-bit byte. */
 const HIGH_PAIR = memory.data<u8>([0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30, 0x30], 16);
@@ -109,6 +109,40 @@ function dot4(w: usize, scale: usize, r0: i32, r1: i32, r2: i32, r3: i32, x: usi
 export function matvec_q6_k(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
   matvecRows(dot4, w, scale, x, y, k, row0, row1);
 }
+
+// The matmul by panels (quant_panel.ts): each 32-element quarter becomes a block of i16 values
+// (q − 32) · sc, |·| ≤ 32 · 128, with d as its scale, so that a block's integer sum is the one
+// ggml_vec_dot_q6_K_q8_K forms for those 32 elements.
+
+/** Panel block of quarter k of a half: its 32 codes (chunks at ql, ql + 16; qh pairs h0, h1) times their sub-block scales at sc. */
+@inline function panelQuarter(pv: usize, ql: usize, h0: v128, h1: v128, sc: usize, k: i32): void {
+  const bias = i8x16.splat(32);
+  const c0 = i8x16.sub(quant6(v128.load(ql), h0, k), bias), c1 = i8x16.sub(quant6(v128.load(ql, 16), h1, k), bias);
+  const s0 = i16x8.splat(<i16>load<i8>(sc)), s1 = i16x8.splat(<i16>load<i8>(sc, 1));
+  v128.store(pv, i16x8.mul(i16x8.extend_low_i8x16_s(c0), s0)); v128.store(pv, i16x8.mul(i16x8.extend_high_i8x16_s(c0), s0), 16);
+  v128.store(pv, i16x8.mul(i16x8.extend_low_i8x16_s(c1), s1), 32); v128.store(pv, i16x8.mul(i16x8.extend_high_i8x16_s(c1), s1), 48);
+}
+
+function panelQ6K(w: usize, pv: usize, ps: usize, nb: usize): void {
+  for (let b: usize = 0; b < nb; b += 8, w += BLOCK) {
+    const d = half(w + 208);
+    for (let n: usize = 0; n < 2; n++) {
+      const ql = w + (n << 6), qh = w + 128 + (n << 5), sc = w + 192 + (n << 3);
+      const h0 = v128.load(qh), h1 = v128.load(qh, 16);
+      panelQuarter(pv, ql, h0, h1, sc, 0);
+      panelQuarter(pv + GROUP_I16, ql + 32, h0, h1, sc + 2, 1);
+      panelQuarter(pv + 2 * GROUP_I16, ql, h0, h1, sc + 4, 2);
+      panelQuarter(pv + 3 * GROUP_I16, ql + 32, h0, h1, sc + 6, 3);
+      for (let q: usize = 0; q < 4; q++) store<f32>(ps + q * GROUP_I16, d);
+      pv += 4 * GROUP_I16; ps += 4 * GROUP_I16;
+    }
+  }
+}
+
+function stageQ6K(x: usize, xs: usize, count: i32, s: usize, nb: usize): void { stageQ8K(false, x, xs, count, s, nb); }
+
 export function matmul_q6_k(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  matmulRows(dot4, <usize>(k >> 8) * BLOCK, <usize>(k >> 8) * BLOCK_Q8K, w, scale, x, y, k, n, ldy, row0, row1);
+  const nsb = <usize>(k >> 8);
+  matmulPanel(panelQ6K, stageQ6K, tileI16x8, tileI16x4, nsb * 8, GROUP_I16, 64, STAGE_I16, dot4, nsb * BLOCK, nsb * BLOCK_Q8K,
+    w, scale, x, y, k, n, ldy, row0, row1);
 }

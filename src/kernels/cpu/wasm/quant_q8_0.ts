@@ -37,5 +37,5 @@ function panelQ8_0(w: usize, pv: usize, ps: usize, nb: usize): void {
 
 export function matmul_q8_0(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
   const rb = <usize>(k >> 5) * BLOCK;
-  matmulPanel(panelQ8_0, stageI16, tileI16x8, tileI16x4, GROUP_I16, 64, STAGE_I16, dot4, rb, rb, w, scale, x, y, k, n, ldy, row0, row1);
+  matmulPanel(panelQ8_0, stageI16, tileI16x8, tileI16x4, <usize>(k >> 5), GROUP_I16, 64, STAGE_I16, dot4, rb, rb, w, scale, x, y, k, n, ldy, row0, row1);
 }

@@ -1,5 +1,6 @@
 // The Q4_0 matmul by panels (quant_panel.ts): the baseline build decodes the codes − 8 to i16 for
-// the pmaddwd tiles there; the relaxed build keeps them as bytes for byte dots (below).
+// the pmaddwd tiles there; the relaxed build keeps them as bytes for byte dots (below). Q4_K's
+// relaxed matmul (quant_q4k.ts) uses the same byte tiles, with its mins in place of Q4_0's −8.
 import { Dot4, LOW_NIBBLES, dotU7, halfRaw, madd, widenPairs } from './quant_common';
 import {
   GROUP_I16, STAGE_I16, interleave, matmulPanel, panelRowI16, stageI16, stagedScales, storeRows4x8, storeTokens, tileI16x4, tileI16x8,
@@ -14,11 +15,11 @@ function stageQ4_0(x: usize, xs: usize, count: i32, s: usize, nb: usize): void {
   else stageI16(x, xs, count, s, nb);
 }
 function tileQ4_0x8(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
-  if (ASC_FEATURE_RELAXED_SIMD) tileQ4_0rx8(g, rows, s, sb, nb, y, ys, count);
+  if (ASC_FEATURE_RELAXED_SIMD) tileBytes8(false, GROUP_R, g, rows, s, sb, nb, y, ys, count);
   else tileI16x8(g, rows, s, sb, nb, y, ys, count);
 }
 function tileQ4_0x4(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
-  if (ASC_FEATURE_RELAXED_SIMD) tileQ4_0rx4(g, rows, s, sb, nb, y, ys, count);
+  if (ASC_FEATURE_RELAXED_SIMD) tileBytes4(false, GROUP_R, g, rows, s, sb, nb, y, ys, count);
   else tileI16x4(g, rows, s, sb, nb, y, ys, count);
 }
 
@@ -28,7 +29,12 @@ function tileQ4_0x4(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usiz
 // dotU7(vector i, splat(codes 4i..4i+3)) gives each token two i16 pair sums (lanes 2t, 2t+1);
 // eight of them add up in i16 (each |lane| ≤ 2 · 128 · 15, so ≤ 30720), one pairwise widening at
 // the block's end gives each token's exact Σ x · code, minus 8 · Σx.
-const GROUP_R: usize = 4 * 32 + 16, STAGE_R: usize = 8 * 16 + 32;
+//
+// With `mins` (Q4_K) a panel block also holds the four rows' −dmin · m after their scales (160 B),
+// and a token block holds in place of the 8 · Σx each token's d_x · Σx: the block then ends as
+// f += Σ x · code · (d_w · d_x) + (d_x · Σx) · (−dmin · m).
+const GROUP_R: usize = 4 * 32 + 16;
+export const STAGE_R: usize = 8 * 16 + 32;
 
 @inline function panelQ4_0r(w: usize, pv: usize, ps: usize, nb: usize): void {
   const nib = v128.load(LOW_NIBBLES);
@@ -68,11 +74,17 @@ const GROUP_R: usize = 4 * 32 + 16, STAGE_R: usize = 8 * 16 + 32;
   return madd(f32x4.convert_i32x4_s(i32x4.sub(widenPairs(a), off)), f32x4.mul(v128.load32_splat(dw), dx), f);
 }
 
-@inline function tileQ4_0rx8(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
+/** The end of a block for one row (scale and min at d) and four tokens (see above). */
+@inline function byteBlockEnd(mins: bool, f: v128, a: v128, off: v128, d: usize, dx: v128): v128 {
+  if (!mins) return blockEnd(f, a, off, d, dx);
+  return madd(off, v128.load32_splat(d, 16), madd(f32x4.convert_i32x4_s(widenPairs(a)), f32x4.mul(v128.load32_splat(d), dx), f));
+}
+
+@inline export function tileBytes8(mins: bool, group: usize, g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
   let f0 = f32x4.splat(0), f1 = f0, f2 = f0, f3 = f0, g0 = f0, g1 = f0, g2 = f0, g3 = f0;
   for (let b: usize = 0; b < nb; b++) {
     let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
-    let q = s + b * STAGE_R, p = g + b * GROUP_R;
+    let q = s + b * STAGE_R, p = g + b * group;
     const end = p + 32;
     while (p < end) {
       const x = v128.load(q), z = v128.load(q + sb);
@@ -87,19 +99,19 @@ const GROUP_R: usize = 4 * 32 + 16, STAGE_R: usize = 8 * 16 + 32;
       p += 4; q += 16;
     }
     const ox = v128.load(q), oz = v128.load(q + sb), dx = v128.load(q, 16), dz = v128.load(q + sb, 16), d = p + 96;
-    f0 = blockEnd(f0, a0, ox, d, dx); g0 = blockEnd(g0, c0, oz, d, dz);
-    f1 = blockEnd(f1, a1, ox, d + 4, dx); g1 = blockEnd(g1, c1, oz, d + 4, dz);
-    f2 = blockEnd(f2, a2, ox, d + 8, dx); g2 = blockEnd(g2, c2, oz, d + 8, dz);
-    f3 = blockEnd(f3, a3, ox, d + 12, dx); g3 = blockEnd(g3, c3, oz, d + 12, dz);
+    f0 = byteBlockEnd(mins, f0, a0, ox, d, dx); g0 = byteBlockEnd(mins, g0, c0, oz, d, dz);
+    f1 = byteBlockEnd(mins, f1, a1, ox, d + 4, dx); g1 = byteBlockEnd(mins, g1, c1, oz, d + 4, dz);
+    f2 = byteBlockEnd(mins, f2, a2, ox, d + 8, dx); g2 = byteBlockEnd(mins, g2, c2, oz, d + 8, dz);
+    f3 = byteBlockEnd(mins, f3, a3, ox, d + 12, dx); g3 = byteBlockEnd(mins, g3, c3, oz, d + 12, dz);
   }
   storeRows4x8(y, ys, rows, count, f0, f1, f2, f3, g0, g1, g2, g3);
 }
 
-@inline function tileQ4_0rx4(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
+@inline export function tileBytes4(mins: bool, group: usize, g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
   let f0 = f32x4.splat(0), f1 = f0, f2 = f0, f3 = f0;
   for (let b: usize = 0; b < nb; b++) {
     let a0 = i16x8.splat(0), a1 = a0, a2 = a0, a3 = a0;
-    let q = s + b * STAGE_R, p = g + b * GROUP_R;
+    let q = s + b * STAGE_R, p = g + b * group;
     const end = p + 32;
     while (p < end) { // two steps at a time
       const x = v128.load(q), z = v128.load(q, 16);
@@ -110,8 +122,8 @@ const GROUP_R: usize = 4 * 32 + 16, STAGE_R: usize = 8 * 16 + 32;
       p += 8; q += 32;
     }
     const ox = v128.load(q), dx = v128.load(q, 16), d = p + 96;
-    f0 = blockEnd(f0, a0, ox, d, dx); f1 = blockEnd(f1, a1, ox, d + 4, dx);
-    f2 = blockEnd(f2, a2, ox, d + 8, dx); f3 = blockEnd(f3, a3, ox, d + 12, dx);
+    f0 = byteBlockEnd(mins, f0, a0, ox, d, dx); f1 = byteBlockEnd(mins, f1, a1, ox, d + 4, dx);
+    f2 = byteBlockEnd(mins, f2, a2, ox, d + 8, dx); f3 = byteBlockEnd(mins, f3, a3, ox, d + 12, dx);
   }
   storeTokens(y, ys, f0, count);
   if (rows > 1) storeTokens(y + 4, ys, f1, count);

@@ -11,7 +11,8 @@
 import {
   LOW_NIBBLES, dotU7, dotBytes, dotHi, dotLo, half, hsum4f, matvecRows, xe, xe16, xe256, xo, xo256,
 } from './quant_common';
-import { BLOCK_Q8K, GROUP_I16, STAGE_I16, matmulPanel, stageQ8K, tileI16x4, tileI16x8 } from './quant_panel';
+import { BLOCK_Q8K, GROUP_I16, STAGE_I16, interleave, matmulPanel, stageQ8K, tileI16x4, tileI16x8 } from './quant_panel';
+import { STAGE_R, tileBytes4, tileBytes8 } from './quant_q4_panel';
 
 const BLOCK_Q4K: usize = 144;
 const BLOCK_Q5K: usize = 176;
@@ -123,9 +124,77 @@ export function matvec_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, 
   matvecRows(dot4_q4_k, w, scale, x, y, k, row0, row1);
 }
 export function matmul_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
-  const nsb = <usize>(k >> 8);
-  matmulPanel(panelQ4K, stageMins, tileI16x8, tileI16x4, nsb * 9, GROUP_I16, 64, STAGE_I16, dot4_q4_k, nsb * BLOCK_Q4K, nsb * BLOCK_Q8K,
-    w, scale, x, y, k, n, ldy, row0, row1);
+  const nsb = <usize>(k >> 8), rb = nsb * BLOCK_Q4K, xs = nsb * BLOCK_Q8K;
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    matmulPanel(panelQ4Kr, stageQ4Kr, tileQ4Kx8, tileQ4Kx4, nsb * 8, GROUP_KR, 32, STAGE_R, dot4_q4_k, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
+  } else {
+    matmulPanel(panelQ4K, stageMins, tileI16x8, tileI16x4, nsb * 9, GROUP_I16, 64, STAGE_I16, dot4_q4_k, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
+  }
+}
+
+// Relaxed build: the codes stay bytes for the byte tiles of quant_q4_panel.ts (with mins). A panel
+// block is one sub-block: four rows' 32 codes, their d · sc_j, then their −dmin · m_j (both exact
+// in f32: an f16 times six bits); a token block its 32 bytes as there, d_x · Σx, d_x.
+const GROUP_KR: usize = 4 * 32 + 32;
+
+/** Lane j of lo, hi (j = 0..7) at p + j · GROUP_KR. */
+@inline function storeSubBlocks(p: usize, lo: v128, hi: v128): void {
+  store<f32>(p, f32x4.extract_lane(lo, 0)); store<f32>(p + GROUP_KR, f32x4.extract_lane(lo, 1));
+  store<f32>(p + 2 * GROUP_KR, f32x4.extract_lane(lo, 2)); store<f32>(p + 3 * GROUP_KR, f32x4.extract_lane(lo, 3));
+  store<f32>(p + 4 * GROUP_KR, f32x4.extract_lane(hi, 0)); store<f32>(p + 5 * GROUP_KR, f32x4.extract_lane(hi, 1));
+  store<f32>(p + 6 * GROUP_KR, f32x4.extract_lane(hi, 2)); store<f32>(p + 7 * GROUP_KR, f32x4.extract_lane(hi, 3));
+}
+
+/** f32 lanes of the u8 bytes 4i..4i+3 of v (i = 0, 1) times f. */
+@inline function bytesTimes(v: v128, i: i32, f: f32): v128 {
+  const h = i16x8.extend_low_i8x16_u(v);
+  return f32x4.mul(f32x4.convert_i32x4_u(i == 0 ? i32x4.extend_low_i16x8_u(h) : i32x4.extend_high_i16x8_u(h)), f32x4.splat(f));
+}
+
+function panelQ4Kr(w: usize, pv: usize, ps: usize, nb: usize): void {
+  const nib = v128.load(LOW_NIBBLES);
+  for (let b: usize = 0; b < nb; b += 8, w += BLOCK_Q4K) {
+    const sm = scalesMins(w + 4), mins = v128.shuffle<u8>(sm, sm, 8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0);
+    const d = half(w), dmin = -half(w + 2);
+    for (let g: usize = 0; g < 4; g++) {
+      const q0 = v128.load(w + 16 + (g << 5)), q1 = v128.load(w + 32 + (g << 5));
+      const p = pv + 2 * g * GROUP_KR;
+      v128.store(p, v128.and(q0, nib)); v128.store(p, v128.and(q1, nib), 16);
+      v128.store(p + GROUP_KR, v128.and(i16x8.shr_u(q0, 4), nib)); v128.store(p + GROUP_KR, v128.and(i16x8.shr_u(q1, 4), nib), 16);
+    }
+    storeSubBlocks(ps, bytesTimes(sm, 0, d), bytesTimes(sm, 1, d));
+    storeSubBlocks(ps + 16, bytesTimes(mins, 0, dmin), bytesTimes(mins, 1, dmin));
+    pv += 8 * GROUP_KR; ps += 8 * GROUP_KR;
+  }
+}
+
+/** Σx of elements 32j..32j+31 of the q8_K block at p (its two sums of 16). */
+@inline function subSum(p: usize, j: usize): f32 {
+  return <f32>(<i32>load<i16>(p + 260 + (j << 2)) + <i32>load<i16>(p + 262 + (j << 2)));
+}
+
+function stageQ4Kr(x: usize, xs: usize, count: i32, s: usize, nb: usize): void {
+  const x1 = count > 1 ? x + xs : x, x2 = count > 2 ? x + 2 * xs : x, x3 = count > 3 ? x + 3 * xs : x;
+  const m1 = count > 1 ? i8x16.splat(-1) : i8x16.splat(0), m2 = count > 2 ? m1 : i8x16.splat(0), m3 = count > 3 ? m1 : i8x16.splat(0);
+  for (let b: usize = 0, o: usize = 0; b < nb; b += 8, o += BLOCK_Q8K) {
+    const p0 = x + o, p1 = x1 + o, p2 = x2 + o, p3 = x3 + o;
+    const dx = f32x4(load<f32>(p0), count > 1 ? load<f32>(p1) : 0, count > 2 ? load<f32>(p2) : 0, count > 3 ? load<f32>(p3) : 0);
+    for (let j: usize = 0; j < 8; j++) {
+      const e: usize = 4 + (j << 5);
+      interleave(s, v128.load(p0 + e), v128.and(v128.load(p1 + e), m1), v128.and(v128.load(p2 + e), m2), v128.and(v128.load(p3 + e), m3));
+      interleave(s + 64, v128.load(p0 + e, 16), v128.and(v128.load(p1 + e, 16), m1), v128.and(v128.load(p2 + e, 16), m2), v128.and(v128.load(p3 + e, 16), m3));
+      v128.store(s, f32x4.mul(f32x4(subSum(p0, j), subSum(p1, j), subSum(p2, j), subSum(p3, j)), dx), 128);
+      v128.store(s, dx, 144);
+      s += STAGE_R;
+    }
+  }
+}
+
+function tileQ4Kx8(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
+  tileBytes8(true, GROUP_KR, g, rows, s, sb, nb, y, ys, count);
+}
+function tileQ4Kx4(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
+  tileBytes4(true, GROUP_KR, g, rows, s, sb, nb, y, ys, count);
 }
 
 // The matmul by panels (quant_panel.ts): sub-block j becomes a block of i16 values q · sc_j

@@ -126,10 +126,29 @@ export function matvec_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, 
 export function matmul_q4_k(w: usize, scale: usize, x: usize, y: usize, k: i32, n: i32, ldy: i32, row0: i32, row1: i32): void {
   const nsb = <usize>(k >> 8), rb = nsb * BLOCK_Q4K, xs = nsb * BLOCK_Q8K;
   if (ASC_FEATURE_RELAXED_SIMD) {
-    matmulPanel(panelQ4Kr, stageQ4Kr, tileQ4Kx8, tileQ4Kx4, nsb * 8, GROUP_KR, 32, STAGE_R, dot4_q4_k, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
+    matmulPanel(panelQ4K, stageQ4K, tileQ4Kx8, tileQ4Kx4, nsb * 8, GROUP_KR, 32, STAGE_R, dot4_q4_k, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
   } else {
-    matmulPanel(panelQ4K, stageMins, tileI16x8, tileI16x4, nsb * 9, GROUP_I16, 64, STAGE_I16, dot4_q4_k, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
+    matmulPanel(panelQ4K, stageQ4K, tileQ4Kx8, tileQ4Kx4, nsb * 9, GROUP_I16, 64, STAGE_I16, dot4_q4_k, rb, xs, w, scale, x, y, k, n, ldy, row0, row1);
   }
+}
+
+// The functions passed by reference are the same in both builds (each picks its form inside), so
+// that both builds lay out the same static data: tests run them over one memory.
+function panelQ4K(w: usize, pv: usize, ps: usize, nb: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD) panelQ4Kr(w, pv, ps, nb);
+  else panelQ45K(false, w, pv, ps, nb);
+}
+function stageQ4K(x: usize, xs: usize, count: i32, s: usize, nb: usize): void {
+  if (ASC_FEATURE_RELAXED_SIMD) stageQ4Kr(x, xs, count, s, nb);
+  else stageQ8K(true, x, xs, count, s, nb);
+}
+function tileQ4Kx8(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) tileBytes8(true, GROUP_KR, g, rows, s, sb, nb, y, ys, count);
+  else tileI16x8(g, rows, s, sb, nb, y, ys, count);
+}
+function tileQ4Kx4(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
+  if (ASC_FEATURE_RELAXED_SIMD) tileBytes4(true, GROUP_KR, g, rows, s, sb, nb, y, ys, count);
+  else tileI16x4(g, rows, s, sb, nb, y, ys, count);
 }
 
 // Relaxed build: the codes stay bytes for the byte tiles of quant_q4_panel.ts (with mins). A panel
@@ -151,7 +170,7 @@ const GROUP_KR: usize = 4 * 32 + 32;
   return f32x4.mul(f32x4.convert_i32x4_u(i == 0 ? i32x4.extend_low_i16x8_u(h) : i32x4.extend_high_i16x8_u(h)), f32x4.splat(f));
 }
 
-function panelQ4Kr(w: usize, pv: usize, ps: usize, nb: usize): void {
+@inline function panelQ4Kr(w: usize, pv: usize, ps: usize, nb: usize): void {
   const nib = v128.load(LOW_NIBBLES);
   for (let b: usize = 0; b < nb; b += 8, w += BLOCK_Q4K) {
     const sm = scalesMins(w + 4), mins = v128.shuffle<u8>(sm, sm, 8, 9, 10, 11, 12, 13, 14, 15, 0, 0, 0, 0, 0, 0, 0, 0);
@@ -173,7 +192,7 @@ function panelQ4Kr(w: usize, pv: usize, ps: usize, nb: usize): void {
   return <f32>(<i32>load<i16>(p + 260 + (j << 2)) + <i32>load<i16>(p + 262 + (j << 2)));
 }
 
-function stageQ4Kr(x: usize, xs: usize, count: i32, s: usize, nb: usize): void {
+@inline function stageQ4Kr(x: usize, xs: usize, count: i32, s: usize, nb: usize): void {
   const x1 = count > 1 ? x + xs : x, x2 = count > 2 ? x + 2 * xs : x, x3 = count > 3 ? x + 3 * xs : x;
   const m1 = count > 1 ? i8x16.splat(-1) : i8x16.splat(0), m2 = count > 2 ? m1 : i8x16.splat(0), m3 = count > 3 ? m1 : i8x16.splat(0);
   for (let b: usize = 0, o: usize = 0; b < nb; b += 8, o += BLOCK_Q8K) {
@@ -188,13 +207,6 @@ function stageQ4Kr(x: usize, xs: usize, count: i32, s: usize, nb: usize): void {
       s += STAGE_R;
     }
   }
-}
-
-function tileQ4Kx8(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
-  tileBytes8(true, GROUP_KR, g, rows, s, sb, nb, y, ys, count);
-}
-function tileQ4Kx4(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize, ys: usize, count: i32): void {
-  tileBytes4(true, GROUP_KR, g, rows, s, sb, nb, y, ys, count);
 }
 
 // The matmul by panels (quant_panel.ts): sub-block j becomes a block of i16 values q · sc_j
@@ -235,7 +247,6 @@ function tileQ4Kx4(g: usize, rows: i32, s: usize, sb: usize, nb: usize, y: usize
   }
 }
 
-function panelQ4K(w: usize, pv: usize, ps: usize, nb: usize): void { panelQ45K(false, w, pv, ps, nb); }
 function panelQ5K(w: usize, pv: usize, ps: usize, nb: usize): void { panelQ45K(true, w, pv, ps, nb); }
 function stageMins(x: usize, xs: usize, count: i32, s: usize, nb: usize): void { stageQ8K(true, x, xs, count, s, nb); }
 

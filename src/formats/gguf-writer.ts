@@ -149,7 +149,6 @@ const INT_RANGE: Partial<Record<GGUFScalarType, [number, number]>> = {
 class ByteWriter {
   length = 0;
   private buf = new Uint8Array(1 << 16);
-  private view = new DataView(this.buf.buffer);
   private readonly utf8 = new TextEncoder();
 
   private room(n: number): number {
@@ -157,21 +156,27 @@ class ByteWriter {
       const grown = new Uint8Array(Math.max(this.buf.length * 2, this.length + n));
       grown.set(this.buf.subarray(0, this.length));
       this.buf = grown;
-      this.view = new DataView(grown.buffer);
     }
     const at = this.length;
     this.length += n;
     return at;
   }
 
+  /** A view of n new bytes (reserved before the buffer is read: room() may replace it). */
+  private at(n: number): DataView {
+    const start = this.room(n);
+    return new DataView(this.buf.buffer, start, n);
+  }
+
   bytes(): Uint8Array { return this.buf.subarray(0, this.length); }
-  u32(v: number): void { this.view.setUint32(this.room(4), v, true); }
-  u64(v: number | bigint): void { this.view.setBigUint64(this.room(8), BigInt(v), true); }
+  u32(v: number): void { this.at(4).setUint32(0, v, true); }
+  u64(v: number | bigint): void { this.at(8).setBigUint64(0, BigInt(v), true); }
 
   string(s: string): void {
     const b = this.utf8.encode(s);
     this.u64(b.length);
-    this.buf.set(b, this.room(b.length));
+    const at = this.room(b.length); // first: room() may replace this.buf
+    this.buf.set(b, at);
   }
 
   value(type: GGUFType, value: GGUFValue, what: string): void {
@@ -190,23 +195,23 @@ class ByteWriter {
     }
     const v = value as number;
     switch (type) {
-      case 'u8': this.view.setUint8(this.room(1), v); break;
-      case 'i8': this.view.setInt8(this.room(1), v); break;
-      case 'u16': this.view.setUint16(this.room(2), v, true); break;
-      case 'i16': this.view.setInt16(this.room(2), v, true); break;
-      case 'u32': this.view.setUint32(this.room(4), v, true); break;
-      case 'i32': this.view.setInt32(this.room(4), v, true); break;
-      case 'f32': if (typeof value !== 'number') bad(); this.view.setFloat32(this.room(4), v, true); break;
-      case 'f64': if (typeof value !== 'number') bad(); this.view.setFloat64(this.room(8), v, true); break;
-      case 'bool': if (typeof value !== 'boolean') bad(); this.view.setUint8(this.room(1), value ? 1 : 0); break;
+      case 'u8': this.at(1).setUint8(0, v); break;
+      case 'i8': this.at(1).setInt8(0, v); break;
+      case 'u16': this.at(2).setUint16(0, v, true); break;
+      case 'i16': this.at(2).setInt16(0, v, true); break;
+      case 'u32': this.at(4).setUint32(0, v, true); break;
+      case 'i32': this.at(4).setInt32(0, v, true); break;
+      case 'f32': if (typeof value !== 'number') bad(); this.at(4).setFloat32(0, v, true); break;
+      case 'f64': if (typeof value !== 'number') bad(); this.at(8).setFloat64(0, v, true); break;
+      case 'bool': if (typeof value !== 'boolean') bad(); this.at(1).setUint8(0, value ? 1 : 0); break;
       case 'string': if (typeof value !== 'string') bad(); this.string(value as string); break;
       case 'u64': case 'i64': {
         if (typeof value !== 'bigint' && !Number.isSafeInteger(value)) bad();
         const b = BigInt(value as number | bigint);
         const ok = type === 'u64' ? b >= 0n && b < 1n << 64n : b >= -(1n << 63n) && b < 1n << 63n;
         if (!ok) bad();
-        if (type === 'u64') this.view.setBigUint64(this.room(8), b, true);
-        else this.view.setBigInt64(this.room(8), b, true);
+        if (type === 'u64') this.at(8).setBigUint64(0, b, true);
+        else this.at(8).setBigInt64(0, b, true);
         break;
       }
     }

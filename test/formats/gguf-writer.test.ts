@@ -153,6 +153,23 @@ test('copying stories260K.gguf through reader and writer reproduces llama.cpp\'s
   assert.ok(Buffer.from(copy).equals(original));
 });
 
+test('metadata past the writer\'s first 64 KiB (a 32,000-token vocabulary, a 100 KB string) reads back intact', () => {
+  // Strings that cross the point where the header buffer grows (minke quantize on a real
+  // 32K-vocabulary model once failed there with a bare RangeError).
+  const tokens = Array.from({ length: 32000 }, (_, i) => `▁token-${i}`);
+  const long = 'x'.repeat(100_000);
+  const file = encodeGGUF({
+    metadata: [
+      ['general.architecture', { type: 'string', value: 'llama' }],
+      ['tokenizer.ggml.tokens', { type: { array: 'string' }, value: tokens }],
+      ['test.long', { type: 'string', value: long }],
+    ],
+  });
+  const g = parseGGUF(bufferSource('big-metadata', file));
+  assert.deepEqual(g.metadata.get('tokenizer.ggml.tokens'), tokens);
+  assert.equal(g.metadata.get('test.long'), long);
+});
+
 test('the writer refuses bad input with a clear message and leaves no partial file', () => {
   const dir = tmpDir();
   try {

@@ -435,6 +435,55 @@ test('q4_0 and q8_0 matmul tiles: extreme codes against ±127/−128 activations
   }
 });
 
+test('Q4_K, Q5_K and Q6_K matmul panels: extreme codes and scales against ±127/−128 activations, 12 tokens × 3 rows, hand-computed', () => {
+  // The panels hold code × sub-block scale in i16 (Q6_K: (q − 32) · sc, up to 32 · 128) or, in the
+  // relaxed Q4_K byte tiles, add eight byte dots of codes 0..15 in i16 before widening: all-extreme
+  // blocks reach those bounds. k = 256, d = dmin = 1; every activation of token t is v[t] with
+  // d_x = 1, so y = 256 · (element value) · v[t], exact in f32.
+  const v = [-127, 127, -128, 1, -127, -128, 127, -128, -128, 127, 1, -127];
+  const kBlock = (bytes: number, at: number[], fill: number, from: number) => {
+    const b = new Uint8Array(bytes).fill(fill, from);
+    b.set(at);
+    return b;
+  };
+  const cases = [
+    // Q4_K/Q5_K: scales and mins bytes all 0xFF → sc = m = 63; codes 15 (Q5_K 31) or 0: 63·q − 63.
+    { kern: 'q4_k', block: (hi: boolean) => kBlock(144, [0x00, 0x3c, 0x00, 0x3c, ...new Array(12).fill(0xff)], hi ? 0xff : 0, 16), hi: 63 * 15 - 63, lo: -63 },
+    { kern: 'q5_k', block: (hi: boolean) => kBlock(176, [0x00, 0x3c, 0x00, 0x3c, ...new Array(12).fill(0xff)], hi ? 0xff : 0, 16), hi: 63 * 31 - 63, lo: -63 },
+    // Q6_K: codes 63 with scales 127 → 31 · 127; codes 0 with scales −128 → −32 · −128.
+    {
+      kern: 'q6_k',
+      block: (hi: boolean) => {
+        const b = new Uint8Array(210).fill(hi ? 0xff : 0, 0, 192);
+        b.fill(hi ? 127 : 0x80, 192, 208);
+        b.set([0x00, 0x3c], 208);
+        return b;
+      },
+      hi: 31 * 127, lo: 32 * 128,
+    },
+  ];
+  const k = 256;
+  const xb = new Uint8Array(v.length * 292);
+  v.forEach((x, t) => {
+    const dv = new DataView(xb.buffer, t * 292, 292);
+    dv.setFloat32(0, 1, true);
+    for (let i = 0; i < 256; i++) dv.setInt8(4 + i, x);
+    for (let i = 0; i < 16; i++) dv.setInt16(260 + 2 * i, 16 * x, true);
+  });
+  for (const variant of VARIANTS) for (const scratch of [true, false]) for (const c of cases) {
+    use(variant, scratch);
+    reset();
+    const kern = QUANT_KERNELS.find((q) => q.format.dtype === c.kern && !q.variant)!;
+    const rowsBytes = [c.block(true), c.block(false), c.block(true)];
+    const wb = new Uint8Array(3 * rowsBytes[0].length);
+    rowsBytes.forEach((r, i) => wb.set(r, i * r.length));
+    const w = put(wb), xp = put(xb), y = alloc(4 * 3 * v.length);
+    wasm[kern.wasm.matmul](w, 0, xp, y, k, v.length, 3, 0, 3);
+    const want = v.flatMap((x) => [c.hi * x * k, c.lo * x * k, c.hi * x * k]);
+    assert.deepEqual([...f32(y, 3 * v.length)], want, `${c.kern} [${variant}${scratch ? '' : ', no scratch'}]`);
+  }
+});
+
 test('FP4 int8-act: largest codes against −127 activations (the i16 bounds of its byte dots), hand-computed', () => {
   // k = 64, two groups. Row 0: every code 0x7 (6.0), scales 2^0; row 1: every code 0xF (−6.0), scales
   // 2^0 then 2^1. Activations: q8_0 blocks with d = 1 (f16 0x3C00), every quant −127.

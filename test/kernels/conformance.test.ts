@@ -318,6 +318,31 @@ for (const threads of [2, 1]) {
       });
     }
 
+    it('q8_0 with subnormal f16 block scales (blocks of tiny weights): flagged at upload, matvec and matmul match the twin', () => {
+      const kernel = MATRIX_KERNELS.find((kn) => kn.format.dtype === 'q8_0' && !kn.variant)!;
+      const rows = 37, k = 96;
+      // Rows alternate tiny (|w| < 0.0078: amax/127 is a subnormal half) and ordinary magnitudes.
+      const values = randomF32(rows * k, 77).map((v, i) => (Math.floor(i / k) % 2 ? v : v * 1e-3));
+      const q = quantize(kernel.format, values, rows, k);
+      const w = be.allocWeight(kernel.format, [rows, k]) as CpuTensor;
+      be.upload(w, q.data);
+      assert.equal(w.subnormalScales, true);
+      for (const n of [1, 5]) {
+        const x = tensorOf(be, [n, k], randomF32(n * k, 78 + n, 2)) as CpuTensor;
+        const y = be.alloc('f32', [n, rows]), yt = be.alloc('f32', [n, rows]) as CpuTensor;
+        if (n === 1) be.matvec(w, x, y); else be.matmul(w, x, y);
+        const qb = (k / 32) * 34, xq = be.heap.alloc(n * qb);
+        const quantizer = quantizerFor(kernel)!;
+        for (let t = 0; t < n; t++) quantizer.twin(be.heap.buffer, x.ptr + 4 * t * k, xq + t * qb, k);
+        kernel.twin.matmul(be.heap.buffer, w.ptr, 0, xq, yt.ptr, k, n, rows, 0, rows);
+        const deq = dequantize(kernel.format, q.data, rows, k);
+        const mag = absDots(deq, be.f32(x), rows, k, n);
+        assertClose(`q8_0 subnormal scales n=${n}`, be.f32(y), be.f32(yt), Array.from(mag, (m) => 2e-5 * m + 1e-12));
+        be.heap.free(xq); be.free(x); be.free(y); be.free(yt);
+      }
+      be.free(w);
+    });
+
     it('FP8 tiles, a scale per 32×32 block: shapes that are not whole blocks (45×70), k = 128 with 64 rows, 32-row thread chunks', () => {
       let seed = 900;
       for (const kernel of MATRIX_KERNELS.filter((kn) => kn.format.dtype === 'f8_e4m3')) {

@@ -18,8 +18,29 @@ import { CHUNKS_PER_THREAD, defaultThreads, WorkerPool } from './pool.js';
 import { type ActQuantizer, MATRIX_KERNELS, type MatrixKernel } from './registry.js';
 import { kernelImports, kernelModule } from './wasm-module.js';
 
+/**
+ * Block bytes of the formats whose matvecs switch paths on subnormal block scales (an f16 heads
+ * each block). Q8_0 only: its scales are amax/127, subnormal below amax 0.0078 (72 % of the blocks
+ * of the synthetic 1.1B model's output and down projections); Q4_0's amax/8 practically never are.
+ */
+const F16_HEADED: Partial<Record<DType, number>> = { q8_0: 34 };
+
+/**
+ * Whether a weight of one of those formats has a subnormal f16 block scale (a block of tiny
+ * weights). Their matvecs multiply the scale's raw bits (f16 · 2^−112) by the activation's scale;
+ * with a subnormal there, this x86 takes a microcode assist per block (a third of the speed), so
+ * such weights go through a path that forms the products with fused multiply-adds instead.
+ */
+function subnormalScales(dtype: DType, b: Uint8Array): boolean {
+  const block = F16_HEADED[dtype];
+  if (!block) return false;
+  // exponent bits zero, mantissa bits not (zero scales are fine)
+  for (let i = 0; i + 1 < b.length; i += block) if ((b[i + 1] & 0x7c) === 0 && (b[i] | (b[i + 1] & 3)) !== 0) return true;
+  return false;
+}
+
 /** Weight bytes a matrix op's chunk should hold at least (see matrix()). */
-const CHUNK_BYTES = Number(process.env.MINKE_CHUNK_BYTES ?? 512 * 1024);
+const CHUNK_BYTES = 512 * 1024;
 
 export interface CpuBackendOptions {
   /** Threads including the caller; default MINKE_THREADS, else os.availableParallelism(). */
@@ -48,6 +69,12 @@ export class CpuTensor implements Tensor {
     readonly owned: boolean,
     readonly scale?: TensorScale,
   ) {}
+
+  /**
+   * Whether some block scale is a subnormal f16 (formats with an f16 at the head of each block:
+   * see subnormalScales). Set when weights are loaded or uploaded, kept by row views.
+   */
+  subnormalScales = false;
 }
 
 export class CpuBackend implements Backend {
@@ -163,7 +190,9 @@ export class CpuBackend implements Backend {
     const { rows, scale } = rowsRange(t, row0, row1);
     const st = scale && this.t(t.scale!.tensor);
     const sv = st && { ...t.scale!, tensor: new CpuTensor(st.dtype, scale.shape, st.ptr + scale.start, scale.bytes, false) };
-    return new CpuTensor(t.dtype, rows.shape, t.ptr + rows.start, rows.bytes, false, sv);
+    const view = new CpuTensor(t.dtype, rows.shape, t.ptr + rows.start, rows.bytes, false, sv);
+    view.subnormalScales = t.subnormalScales;
+    return view;
   }
 
   /** A live view of a tensor's bytes (shared memory is never detached, so it stays valid). */
@@ -185,6 +214,7 @@ export class CpuBackend implements Backend {
       throw new Error(`upload: ${data.byteLength} bytes for a ${t.dtype} [${t.shape.join(', ')}] tensor of ${t.byteLength} bytes`);
     }
     this.bytes(t).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    t.subnormalScales = subnormalScales(t.dtype, this.bytes(t));
   }
 
   async download(x: Tensor, into?: Float32Array): Promise<Float32Array> {
@@ -214,6 +244,7 @@ export class CpuBackend implements Backend {
     try {
       await this.readInto(src, spec.name, t);
       if (t.scale) await this.readInto(src, spec.scaleName!, this.t(t.scale.tensor));
+      t.subnormalScales = subnormalScales(t.dtype, this.bytes(t));
     } catch (err) {
       this.free(t);
       throw err;
@@ -254,7 +285,9 @@ export class CpuBackend implements Backend {
     // prefetchers restart at every chunk (a 768×768 Q8_0 decode matvec took 55 µs in 16 chunks and
     // 40 µs in 4). Up to CHUNKS_PER_THREAD, so a thread the OS delays still holds up little.
     const chunksPerThread = Math.max(1, Math.min(CHUNKS_PER_THREAD, Math.round(w.byteLength / CHUNK_BYTES / threads)));
-    return { w, kernel, rows, k, scalePtr, align, threads, chunksPerThread };
+    // Formats without a scale tensor read the kernels' `scale` argument as a flag: 1 when the weight has subnormal scales.
+    const scale = scalePtr || (w.subnormalScales ? 1 : 0);
+    return { w, kernel, rows, k, scale, align, threads, chunksPerThread };
   }
 
   /** Pointer to `n` activation rows of length k in the kernel's activation type (quantised into scratch when needed). */
@@ -274,7 +307,7 @@ export class CpuBackend implements Backend {
     const m = this.matrix('matvec', wt);
     const x = this.f32Tensor('matvec: x', xt, m.k), y = this.f32Tensor('matvec: y', yt, m.rows);
     const xp = this.activation('matvec', m.kernel, x, m.k, 1);
-    this.pool.run(m.kernel.wasm.matvec, [m.w.ptr, m.scalePtr, xp, y.ptr, m.k], m.rows, m.align, m.threads, m.chunksPerThread);
+    this.pool.run(m.kernel.wasm.matvec, [m.w.ptr, m.scale, xp, y.ptr, m.k], m.rows, m.align, m.threads, m.chunksPerThread);
   }
 
   matmul(wt: Tensor, xt: Tensor, yt: Tensor): void {
@@ -282,7 +315,7 @@ export class CpuBackend implements Backend {
     const x = this.t(xt, 'matmul: x'), y = this.t(yt, 'matmul: y');
     const n = matmulTokens(m, x, y);
     const xp = this.activation('matmul', m.kernel, x, m.k, n);
-    this.pool.run(m.kernel.wasm.matmul, [m.w.ptr, m.scalePtr, xp, y.ptr, m.k, n, m.rows], m.rows, m.align, m.threads, m.chunksPerThread);
+    this.pool.run(m.kernel.wasm.matmul, [m.w.ptr, m.scale, xp, y.ptr, m.k, n, m.rows], m.rows, m.align, m.threads, m.chunksPerThread);
   }
 
   /** An f32 tensor of exactly `elems` elements. */

@@ -140,9 +140,12 @@ export const BLOCK_Q8K: usize = 292;
   if (count > 3) store<f32>(y + 3 * ys, f32x4.extract_lane(v, 3));
 }
 
-/** f + f32(a) · d_w · d_x (d_w splatted from dw, d_x per lane). */
+/**
+ * f + f32(a) · d_w · d_x (d_w splatted from dw, d_x per lane). The scales' product is a fused
+ * multiply-add with 0: d_w may be a subnormal raw half (see rawScales4), which a plain product pays for.
+ */
 @inline export function scaleInto(f: v128, a: v128, dw: usize, dx: v128): v128 {
-  return madd(f32x4.convert_i32x4_s(a), f32x4.mul(v128.load32_splat(dw), dx), f);
+  return madd(f32x4.convert_i32x4_s(a), madd(v128.load32_splat(dw), dx, f32x4.splat(0)), f);
 }
 
 /**

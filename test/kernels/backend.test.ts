@@ -271,6 +271,14 @@ describe('CpuBackend', () => {
       await assert.rejects(be.download(t), /expected an f32 tensor, got bf16/);
       be.upload(t, Uint16Array.of(1, 2, 3, 4));
       assert.deepEqual(Array.from(await be.downloadBytes(t)), [1, 0, 2, 0, 3, 0, 4, 0]);
+      // Into a caller's buffer: the first elements of it, the rest untouched; too short is an error.
+      const f = be.alloc('f32', [3]);
+      be.upload(f, Float32Array.of(1, 2, 3));
+      const into = new Float32Array(5).fill(-1);
+      const got = await be.download(f, into.subarray(1));
+      assert.equal(got.buffer, into.buffer);
+      assert.deepEqual(Array.from(into), [-1, 1, 2, 3, -1]);
+      await assert.rejects(be.download(f, new Float32Array(2)), /download: the destination holds 2 values, the tensor 3/);
     });
 
     it('names the tensor when 4 GiB would be exceeded', () => {

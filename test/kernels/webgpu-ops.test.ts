@@ -54,6 +54,11 @@ describe('WebGPU backend ops match the CPU backend', { skip }, () => {
     assert.deepEqual(await gpu.download(g), data);
     assert.deepEqual(await gpu.download(gpu.view(g, 13, [7])), data.subarray(13, 20));
     assert.deepEqual(await gpu.download(gpu.rows(g, 2, 4)), data.subarray(16, 32));
+    const into = new Float32Array(50).fill(-1);
+    const got = await gpu.download(g, into.subarray(1));
+    assert.equal(got.buffer, into.buffer);
+    assert.deepEqual(into.subarray(1, 49), data);
+    assert.deepEqual([into[0], into[49]], [-1, -1]);
     const h = gpu.alloc('f16', [5]);
     const halves = Uint16Array.from([1, 2, 3, 4, 5]);
     gpu.upload(h, halves);

@@ -14,6 +14,7 @@
  */
 import { v41ConfigFromJson, v41Tensors, type V41Config } from '../src/models/deepseek-v41-config.js';
 import type { ExpectedTensor } from '../src/models/deepseek-v4-config.js';
+import type { DeepseekV41Model } from '../src/models/deepseek-v41.js';
 import { engramPrimeSearch } from '../src/models/engram.js';
 import { elementCount, generateValues, type Rng, type SyntheticOptions, type ValueInit, writeSyntheticCheckpoint } from './synth-checkpoint.js';
 
@@ -197,4 +198,27 @@ export function writeSyntheticV41(dir: string, config: object, opts: SyntheticOp
     const isStage = (t: Planned) => t.name.startsWith('mtp.');
     return { parts: [tensors.filter((t) => !isStage(t)), tensors.filter(isStage)], generate };
   });
+}
+
+/**
+ * `model` whose sequences draft like an oracle: the first k ids of every block after the anchor are
+ * `truth` (the tokens at those positions), the others wrong, and the confidences are high for the
+ * right ones and low after, so the engine's threshold cuts the block after k.
+ */
+export function oracleModel(model: DeepseekV41Model, truth: readonly number[], k: number): DeepseekV41Model {
+  const oracle = Object.create(model) as DeepseekV41Model;
+  oracle.newSequence = (opts) => {
+    const seq = model.newSequence(opts);
+    const dspark = seq.dspark.bind(seq);
+    seq.dspark = async (anchor, pick) => {
+      const block = await dspark(anchor, pick);
+      const p = seq.length; // the anchor's position
+      // A wrong id: anything but the truth (ids past the known continuation may be right by chance).
+      const ids = block.ids.map((id, i) => i === 0 ? id : i <= k && p + i < truth.length ? truth[p + i] : (truth[p + i] ?? id) ^ 1);
+      const confidence = block.confidence.map((_, i) => (i < k ? 20 : -20));
+      return { ...block, ids, confidence };
+    };
+    return seq;
+  };
+  return oracle;
 }

@@ -30,7 +30,7 @@ import { DeepseekV41Model } from '../src/models/deepseek-v41.js';
 import { loadModel } from '../src/models/index.js';
 import { ensureCheckpoint, randomIds } from './decode-roofline.js';
 import { otherCores, QUIET_CORES, waitQuiet } from './kernels.js';
-import { v41SynthConfig, type V41SynthPreset, writeSyntheticV41 } from './synth-v41.js';
+import { oracleModel, v41SynthConfig, type V41SynthPreset, writeSyntheticV41 } from './synth-v41.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url)); // from dist/bench/
 /** Weight values of the cached checkpoint (a different seed would be a different model). */
@@ -86,29 +86,6 @@ const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-
-/**
- * `model` whose sequences draft like an oracle: the first k ids of every block after the anchor are
- * `truth` (the tokens at those positions), the others wrong, and the confidences are high for the
- * right ones and low after, so the engine's threshold cuts the block after k.
- */
-function oracleModel(model: DeepseekV41Model, truth: readonly number[], k: number): DeepseekV41Model {
-  const oracle = Object.create(model) as DeepseekV41Model;
-  oracle.newSequence = (opts) => {
-    const seq = model.newSequence(opts);
-    const dspark = seq.dspark.bind(seq);
-    seq.dspark = async (anchor, pick) => {
-      const block = await dspark(anchor, pick);
-      const p = seq.length; // the anchor's position
-      // A wrong id: anything but the truth (ids past the known continuation may be right by chance).
-      const ids = block.ids.map((id, i) => i === 0 ? id : i <= k && p + i < truth.length ? truth[p + i] : (truth[p + i] ?? id) ^ 1);
-      const confidence = block.confidence.map((_, i) => (i < k ? 20 : -20));
-      return { ...block, ids, confidence };
-    };
-    return seq;
-  };
-  return oracle;
-}
 
 interface Run {
   name: string; tokens: number[]; tps: number; drafts: number; accepted: number; passes: number;

@@ -12,6 +12,7 @@ import { loadModel, type LanguageModel } from '../../src/models/index.js';
 import type { DeepseekV41Model } from '../../src/models/deepseek-v41.js';
 import { rng } from '../support/rng.js';
 import { sharedPath } from '../models/util.js';
+import { oracleModel } from '../../bench/synth-v41.js';
 
 for (const [name, file] of [['DeepSeek-V3', 'fixtures/deepseek-v3-tiny'], ['DeepSeek-V4', 'fixtures/deepseek-v4-tiny']] as const) {
   describe(`speculative decoding on the tiny ${name} fixture`, () => {
@@ -88,18 +89,7 @@ describe('speculative decoding with DSpark on the tiny DeepSeek-V4.1 fixture', (
     const want = (await plain.submit(req).result).tokens;
     const truth = [...prompt, ...want];
     // The model's own draft head, its ids replaced: the next two tokens right, the others wrong.
-    const oracle = Object.create(model) as DeepseekV41Model;
-    oracle.newSequence = (opts) => {
-      const seq = model.newSequence(opts);
-      const dspark = seq.dspark.bind(seq);
-      seq.dspark = async (anchor, pick) => {
-        const block = await dspark(anchor, pick);
-        const p = seq.length; // the anchor's position
-        const ids = block.ids.map((id, k) => k === 0 ? id : k <= 2 && p + k < truth.length ? truth[p + k] : (truth[p + k] ?? 7) ^ 1);
-        return { ...block, ids };
-      };
-      return seq;
-    };
+    const oracle = oracleModel(model, truth, 2);
     const spec = new Engine(oracle, { draftThreshold: 0 });
     const got = await spec.submit(req).result;
     assert.deepEqual(got.tokens, want);

@@ -44,6 +44,11 @@ export interface WeightSpec {
   readonly shape: readonly [number, number];
   /** Name of the block-scale tensor, for formats that have one (V4 `*.scale`, V3 `*.weight_scale_inv`). */
   readonly scaleName?: string;
+  /**
+   * The weight is only ever passed to matvec / matmul (never viewed by rows or read back), so the
+   * backend may store it in a layout of its own (the CPU backend's column panels).
+   */
+  readonly matrixOnly?: boolean;
 }
 
 export type RopeLayout = 'interleaved' | 'neox';

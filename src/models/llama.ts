@@ -210,7 +210,7 @@ class WeightLoader {
   /** A matrix in its stored format, for the matrix kernels. */
   async matrix(t: PlannedTensor): Promise<Tensor> {
     const [rows, cols] = t.shape;
-    return this.count(t, await this.backend.loadWeight(this.file, { name: t.name, format: { dtype: t.dtype }, shape: [rows, cols] }));
+    return this.count(t, await this.backend.loadWeight(this.file, { name: t.name, format: { dtype: t.dtype }, shape: [rows, cols], matrixOnly: true }));
   }
 
   /** A table read by rows (the embedding, possibly also the tied head), in its stored format. */

@@ -108,6 +108,63 @@ describe('CpuBackend', () => {
     });
   });
 
+  describe('column panels (f16 / bf16 matrices loaded matrixOnly)', () => {
+    // 37 rows of 300: panels of 64 leave a last panel of 44 (not a multiple of 8 or 32), and
+    // two threads with parallelMin 0 split the rows into chunks that start mid-panel.
+    const rows = 37, k = 300, panel = 64;
+    const values = randomF32(rows * k, 41, 0.5), x = randomF32(5 * k, 42);
+    let pb: CpuBackend;
+    before(async () => { pb = await CpuBackend.create({ threads: 2, panelColumns: panel, parallelMin: { matrixBytes: 0, opElements: 0 } }); });
+    after(() => pb.close());
+
+    for (const dtype of ['f16', 'bf16'] as const) {
+      const stored = Uint16Array.from(values, dtype === 'f16' ? f32ToF16 : f32ToBf16);
+      const wv = Float64Array.from(stored, dtype === 'f16' ? f16ToF32 : bf16ToF32);
+      const src = { read: (_: string, dst: Uint8Array) => { dst.set(new Uint8Array(stored.buffer)); } };
+      /** y[t][r] in float64 from the stored weights. */
+      const reference = (n: number) => Float64Array.from({ length: n * rows }, (_, i) => {
+        const t = Math.floor(i / rows), r = i % rows;
+        let sum = 0;
+        for (let j = 0; j < k; j++) sum += wv[r * k + j] * x[t * k + j];
+        return sum;
+      });
+
+      it(`${dtype}: matvec and matmul of the panelled matrix match the float64 product`, async () => {
+        const w = await pb.loadWeight(src, { name: 'w', format: { dtype }, shape: [rows, k], matrixOnly: true }) as CpuTensor;
+        assert.equal(w.panel, panel);
+        const y = pb.alloc('f32', [rows]);
+        pb.matvec(w, tensorOf(pb, [k], x.subarray(0, k)), y);
+        assertClose(`${dtype} matvec`, await pb.download(y), reference(1), 1e-4);
+        for (const n of [2, 5]) {
+          const yy = pb.alloc('f32', [n, rows]);
+          pb.matmul(w, tensorOf(pb, [n, k], x.subarray(0, n * k)), yy);
+          assertClose(`${dtype} matmul n=${n}`, await pb.download(yy), reference(n), 1e-4);
+        }
+      });
+
+      it(`${dtype}: rows no longer than a panel, or not loaded matrixOnly, stay in plain rows`, async () => {
+        const short = await pb.loadWeight({ read: (_, dst) => { dst.set(new Uint8Array(stored.buffer, 0, dst.length)); } },
+          { name: 'w', format: { dtype }, shape: [rows * 4, panel], matrixOnly: true }) as CpuTensor;
+        assert.equal(short.panel, 0);
+        const plain = await pb.loadWeight(src, { name: 'w', format: { dtype }, shape: [rows, k] }) as CpuTensor;
+        assert.equal(plain.panel, 0);
+        assert.deepEqual(pb.bytes(plain), new Uint8Array(stored.buffer));
+      });
+    }
+
+    it('a panelled matrix refuses row and element views, naming why', async () => {
+      const stored = Uint16Array.from(values, f32ToF16);
+      const w = await pb.loadWeight({ read: (_, dst) => { dst.set(new Uint8Array(stored.buffer)); } },
+        { name: 'w', format: { dtype: 'f16' }, shape: [rows, k], matrixOnly: true });
+      assert.throws(() => pb.rows(w, 0, 1), /rows: this f16 \[37, 300\] matrix is stored as column panels/);
+      assert.throws(() => pb.view(w, 0, [k]), /view: .* column panels/);
+    });
+
+    it('panelColumns must be 0 or a positive multiple of 8', async () => {
+      await assert.rejects(CpuBackend.create({ threads: 1, panelColumns: 12 }), /panelColumns must be 0 or a positive multiple of 8, got 12/);
+    });
+  });
+
   describe('row ops', () => {
     it('rmsnorm, weighted and weightless', async () => {
       const y = be.alloc('f32', [2, 2]);

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { CpuBackend, type CpuTensor } from '../../src/kernels/cpu/cpu-backend.js';
 import { loadModel, type LanguageModel } from '../../src/models/index.js';
 import { rng } from '../kernels/util.js';
 import { inverseFrequencies, referenceLogits } from './reference.js';
@@ -122,6 +123,33 @@ describe('mistral sliding window (Hugging Face sliding_window)', () => {
       assert.ok(diff(got, full).max > 1e-3, 'the window changed nothing');
     } finally {
       await model.close();
+    }
+  });
+});
+
+describe('f16 matrices stored as column panels (CPU backend, panelColumns)', () => {
+  const spec = SPECS['qwen2 (q/k/v bias, tied head, f16 weights)'];
+  const weights = synthWeights(spec);
+  const tokens = Array.from({ length: PROMPT + DECODE }, (_, i) => (5 * i + 1) % weights.vocab);
+
+  it('give the reference logits in prefill and decode, with every long-row matrix in panels', async () => {
+    const file = path.join(dir, 'qwen2-panels.gguf');
+    writeGGUFModel(file, spec, weights);
+    // Panels of 24 columns: rows of 32 and 64 split into 24 + 8 and 24 + 24 + 16.
+    const backend = await CpuBackend.create({ threads: 2, panelColumns: 24, parallelMin: { matrixBytes: 0, opElements: 0 } });
+    const panelled: number[] = [];
+    const load = backend.loadWeight.bind(backend);
+    backend.loadWeight = async (src, w) => { const t = await load(src, w) as CpuTensor; panelled.push(t.panel); return t; };
+    try {
+      const model = await loadModel(file, { backend });
+      const got = await run(model, tokens);
+      await model.close();
+      assert.equal(panelled.length, 7 * spec.layers, 'q, k, v, o, gate, up, down of each layer');
+      assert.ok(panelled.every((p) => p === 24), `panels: ${panelled.join(', ')}`);
+      const d = diff(got, referenceLogits(spec, weights, tokens));
+      assert.ok(d.max <= 1e-4 * Math.max(1, d.scale), `differs from the reference by ${d.max}`);
+    } finally {
+      await backend.close();
     }
   });
 });

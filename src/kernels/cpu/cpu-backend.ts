@@ -56,6 +56,11 @@ export interface CpuBackendOptions {
    * first; faster, approximate against f32 x). Default: MINKE_INT8_ACT=1, else off (exact kernels).
    */
   readonly fastActivations?: boolean;
+  /**
+   * f16 / bf16 matrices with longer rows, loaded as matrixOnly, are stored as column panels of this
+   * many columns (see CpuTensor.panel). Default 2048; a multiple of 8; 0 keeps every matrix in rows.
+   */
+  readonly panelColumns?: number;
 }
 
 export class CpuTensor implements Tensor {
@@ -75,6 +80,14 @@ export class CpuTensor implements Tensor {
    * see subnormalScales). Set when weights are loaded or uploaded, kept by row views.
    */
   subnormalScales = false;
+
+  /**
+   * Columns per panel when the matrix is stored as column panels, else 0 (plain rows). Panel p
+   * holds every row's columns [p·panel, p·panel + width), row after row, so a matvec reads x one
+   * panel at a time (it stays in L1 beside the streaming weights) and the weights still stream in
+   * order. Only loadWeight makes such tensors, for matrixOnly weights.
+   */
+  panel = 0;
 }
 
 export class CpuBackend implements Backend {
@@ -88,6 +101,7 @@ export class CpuBackend implements Backend {
   private opThreads: number;
   private readonly minMatrixBytes: number;
   private readonly minOpElements: number;
+  private readonly panelColumns: number;
 
   private constructor(heap: WasmHeap, pool: WorkerPool, opts: CpuBackendOptions) {
     this.heap = heap;
@@ -98,6 +112,10 @@ export class CpuBackend implements Backend {
     this.opThreads = pool.threads;
     this.minMatrixBytes = opts.parallelMin?.matrixBytes ?? 1 << 18;
     this.minOpElements = opts.parallelMin?.opElements ?? 1 << 15;
+    this.panelColumns = opts.panelColumns ?? 2048;
+    if (!(Number.isInteger(this.panelColumns) && this.panelColumns >= 0 && this.panelColumns % 8 === 0)) {
+      throw new Error(`panelColumns must be 0 or a positive multiple of 8, got ${opts.panelColumns}`);
+    }
   }
 
   static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
@@ -180,19 +198,25 @@ export class CpuBackend implements Backend {
   }
 
   view(x: Tensor, offset: number, shape: readonly number[]): Tensor {
-    const t = this.t(x);
+    const t = this.unpaneled(x, 'view');
     const { start, bytes } = viewRange(t, t.byteLength, offset, shape);
     return new CpuTensor(t.dtype, [...shape], t.ptr + start, bytes, false);
   }
 
   rows(x: Tensor, row0: number, row1: number): Tensor {
-    const t = this.t(x);
+    const t = this.unpaneled(x, 'rows');
     const { rows, scale } = rowsRange(t, row0, row1);
     const st = scale && this.t(t.scale!.tensor);
     const sv = st && { ...t.scale!, tensor: new CpuTensor(st.dtype, scale.shape, st.ptr + scale.start, scale.bytes, false) };
     const view = new CpuTensor(t.dtype, rows.shape, t.ptr + rows.start, rows.bytes, false, sv);
     view.subnormalScales = t.subnormalScales;
     return view;
+  }
+
+  private unpaneled(x: Tensor, op: string): CpuTensor {
+    const t = this.t(x);
+    if (t.panel) throw new Error(`${op}: this ${t.dtype} [${t.shape.join(', ')}] matrix is stored as column panels (loaded matrixOnly): only matvec and matmul read it`);
+    return t;
   }
 
   /** A live view of a tensor's bytes (shared memory is never detached, so it stays valid). */
@@ -245,11 +269,26 @@ export class CpuBackend implements Backend {
       await this.readInto(src, spec.name, t);
       if (t.scale) await this.readInto(src, spec.scaleName!, this.t(t.scale.tensor));
       t.subnormalScales = subnormalScales(t.dtype, this.bytes(t));
+      if (spec.matrixOnly) this.toPanels(t);
     } catch (err) {
       this.free(t);
       throw err;
     }
     return t;
+  }
+
+  /** Rewrites a matrix with rows longer than a panel as column panels, where its format has a panel kernel. */
+  private toPanels(t: CpuTensor): void {
+    const [rows, k] = t.shape, P = this.panelColumns;
+    if (!P || k <= P || !this.kernelFor(t).wasm.matvecPanels) return;
+    const eb = t.byteLength / (rows * k);
+    const dst = this.bytes(t), src = dst.slice(); // one matrix, while loading
+    let o = 0;
+    for (let c0 = 0; c0 < k; c0 += P) {
+      const width = Math.min(P, k - c0) * eb;
+      for (let r = 0; r < rows; r++, o += width) dst.set(src.subarray((r * k + c0) * eb, (r * k + c0) * eb + width), o);
+    }
+    t.panel = P;
   }
 
   /** Reads a tensor's bytes straight into its block of memory (no intermediate copy). */
@@ -307,15 +346,34 @@ export class CpuBackend implements Backend {
     const m = this.matrix('matvec', wt);
     const x = this.f32Tensor('matvec: x', xt, m.k), y = this.f32Tensor('matvec: y', yt, m.rows);
     const xp = this.activation('matvec', m.kernel, x, m.k, 1);
-    this.pool.run(m.kernel.wasm.matvec, [m.w.ptr, m.scale, xp, y.ptr, m.k], m.rows, m.align, m.threads, m.chunksPerThread);
+    if (m.w.panel) this.pool.run(m.kernel.wasm.matvecPanels!, [m.w.ptr, m.rows, m.w.panel, xp, y.ptr, m.k], m.rows, m.align, m.threads, m.chunksPerThread);
+    else this.pool.run(m.kernel.wasm.matvec, [m.w.ptr, m.scale, xp, y.ptr, m.k], m.rows, m.align, m.threads, m.chunksPerThread);
   }
 
   matmul(wt: Tensor, xt: Tensor, yt: Tensor): void {
     const m = this.matrix('matmul', wt);
     const x = this.t(xt, 'matmul: x'), y = this.t(yt, 'matmul: y');
     const n = matmulTokens(m, x, y);
+    if (m.w.panel) return this.matmulPanels(m, x, y, n);
     const xp = this.activation('matmul', m.kernel, x, m.k, n);
     this.pool.run(m.kernel.wasm.matmul, [m.w.ptr, m.scale, xp, y.ptr, m.k, n, m.rows], m.rows, m.align, m.threads, m.chunksPerThread);
+  }
+
+  /** matmul of a column-panel matrix: each panel against its columns of x (copied out), summed into y. */
+  private matmulPanels(m: ReturnType<CpuBackend['matrix']>, x: CpuTensor, y: CpuTensor, n: number): void {
+    const { rows, k } = m, P = m.w.panel, eb = m.w.byteLength / (rows * k);
+    const xs = this.scratch(4 * n * (P + rows)), ys = xs + 4 * n * P;
+    const f32 = new Float32Array(this.heap.buffer);
+    const partial = new CpuTensor('f32', [n, rows], ys, 4 * n * rows, false);
+    for (let c0 = 0; c0 < k; c0 += P) {
+      const width = Math.min(P, k - c0);
+      for (let t = 0; t < n; t++) {
+        const from = x.ptr / 4 + t * k + c0;
+        f32.copyWithin(xs / 4 + t * width, from, from + width);
+      }
+      this.pool.run(m.kernel.wasm.matmul, [m.w.ptr + rows * c0 * eb, m.scale, xs, c0 ? ys : y.ptr, width, n, rows], rows, m.align, m.threads, m.chunksPerThread);
+      if (c0) this.add(y, partial, y);
+    }
   }
 
   /** An f32 tensor of exactly `elems` elements. */

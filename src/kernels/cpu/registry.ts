@@ -28,7 +28,11 @@ export interface MatrixKernel {
   readonly act: ActType;
   /** Absent for the format's default kernel. */
   readonly variant?: MatrixKernelVariant;
-  readonly wasm: { readonly matvec: string; readonly matmul: string };
+  /**
+   * `matvecPanels`, where a format has it, takes the weight stored as column panels (see
+   * CpuTensor.panel), with the ABI (w, rows, panel, x, y, k, row0, row1).
+   */
+  readonly wasm: { readonly matvec: string; readonly matmul: string; readonly matvecPanels?: string };
   readonly twin: { readonly matvec: MatvecFn; readonly matmul: MatmulFn };
 }
 

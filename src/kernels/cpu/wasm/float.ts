@@ -130,13 +130,9 @@ const F16_RAW = memory.data<u32>([0x8FFFE000, 0x8FFFE000, 0x8FFFE000, 0x8FFFE000
   return max(0, (bits >>> 23) - 142);
 }
 
-/**
- * Stages x for dotF16Raw in this thread's scratch (rescaled by 2^(112−e), reordered per 8) and
- * returns 2^e, the factor that takes a raw row sum back to the true one.
- */
-@inline function stageF16(x: usize, k: i32): f32 {
-  const e = f16Shift(x, k);
-  const xs = scratchPtr, up = pow2f(112 - e), vup = f32x4.splat(up);
+/** Stages k values of x for dotF16Raw in this thread's scratch: times `up`, reordered per 8. */
+@inline function stageF16(x: usize, k: i32, up: f32): void {
+  const xs = scratchPtr, vup = f32x4.splat(up);
   let j = 0;
   for (; j + 8 <= k; j += 8) {
     const o = <usize>j << 2, v0 = v128.load(x + o), v1 = v128.load(x + o, 16);
@@ -144,46 +140,62 @@ const F16_RAW = memory.data<u32>([0x8FFFE000, 0x8FFFE000, 0x8FFFE000, 0x8FFFE000
     v128.store(xs + o, f32x4.mul(v128.shuffle<f32>(v0, v1, 1, 3, 5, 7), vup), 16);
   }
   for (; j < k; j++) store<f32>(xs + (<usize>j << 2), load<f32>(x + (<usize>j << 2)) * up);
-  return pow2f(e);
 }
 
-/**
- * y[row0..row1) of half-precision rows of k (f16, or bf16 when `bf`) stored as column panels of
- * `panel` columns (a plain row-major matrix is one panel of k): panel p holds every row's columns
- * [p·panel, p·panel + width), row after row, at w + rows · p·panel halves. With room in this
- * thread's scratch, f16 x is staged once per call (stageF16) so the inner loop skips the
- * per-weight multiply by 2^112 (f16 widening is what bounds this kernel).
- */
-@inline function matvecHalf(bf: bool, w: usize, rows: i32, panel: i32, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  const staged = !bf && <usize>k << 2 <= scratchBytes;
-  const down = staged ? stageF16(x, k) : 1;
+// With room in this thread's scratch, x is staged once per call (stageF16) so the inner loop skips
+// the per-weight multiply by 2^112 (f16 widening is what bounds this kernel).
+export function matvec_f16(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const rb = <usize>k << 1;
+  if (<usize>k << 2 > scratchBytes) {
+    for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotF16(w + <usize>r * rb, x, k));
+    return;
+  }
+  const e = f16Shift(x, k), down = pow2f(e);
+  stageF16(x, k, pow2f(112 - e));
+  for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotF16Raw(w + <usize>r * rb, scratchPtr, k) * down);
+}
+
+export function matvec_bf16(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const rb = <usize>k << 1;
+  for (let r = row0; r < row1; r++) store<f32>(y + (<usize>r << 2), dotBF16(w + <usize>r * rb, x, k));
+}
+
+// Column panels (CpuTensor.panel): panel p holds every row's columns [p·panel, p·panel + width),
+// row after row, at w + rows · p·panel halves. A matvec whose x outgrows what L1 keeps beside the
+// streaming weights reads it one panel at a time, while the weights still stream in order
+// (synthetic 1.1B ffn_down, k = 5632, one thread: ≈ 14 → ≈ 19 GB/s). Panels are multiples of 8
+// columns (at most the 65536 a thread's scratch stages at once). Separate from the plain kernels, whose loops
+// V8 compiled with spilled accumulators (80 % of the speed) when they shared one function.
+@inline function panelSum(y: usize, r: i32, first: bool, d: f32): void {
+  const yr = y + (<usize>r << 2);
+  store<f32>(yr, first ? d : load<f32>(yr) + d);
+}
+
+export function matvec_f16_panels(w: usize, rows: i32, panel: i32, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
+  const e = f16Shift(x, k);
   for (let c0 = 0; c0 < k; c0 += panel) {
-    const width = min(panel, k - c0), rb = <usize>width << 1;
-    const wp = w + <usize>rows * (<usize>c0 << 1), xp = (staged ? scratchPtr : x) + (<usize>c0 << 2);
-    for (let r = row0; r < row1; r++) {
-      const wr = wp + <usize>r * rb, yr = y + (<usize>r << 2);
-      const d = bf ? dotBF16(wr, xp, width) : staged ? dotF16Raw(wr, xp, width) * down : dotF16(wr, xp, width);
-      store<f32>(yr, c0 == 0 ? d : load<f32>(yr) + d);
-    }
+    const width = min(panel, k - c0);
+    stageF16(x + (<usize>c0 << 2), width, pow2f(112 - e));
+    f16_panel_rows(w + <usize>rows * (<usize>c0 << 1), y, width, e, c0 == 0, row0, row1);
   }
 }
 
-export function matvec_f16(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  matvecHalf(false, w, 0, k, x, y, k, row0, row1);
-}
-export function matvec_bf16(w: usize, scale: usize, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  matvecHalf(true, w, 0, k, x, y, k, row0, row1);
+/**
+ * Rows [row0, row1) of one f16 panel (rows of `width`, x staged) into y. Exported only so that it
+ * stays a function of its own (the optimizer inlines a one-caller function unless exported): in the
+ * panel loop, V8 spilled its accumulators on every step (80 % of the plain kernel's speed).
+ */
+export function f16_panel_rows(wp: usize, y: usize, width: i32, e: i32, first: bool, row0: i32, row1: i32): void {
+  const rb = <usize>width << 1, down = pow2f(e);
+  for (let r = row0; r < row1; r++) panelSum(y, r, first, dotF16Raw(wp + <usize>r * rb, scratchPtr, width) * down);
 }
 
-// Column panels (see matvecHalf and CpuTensor.panel): a matvec whose x outgrows what L1 keeps
-// beside the streaming weights reads it one panel at a time, while the weights still stream in
-// order (synthetic 1.1B ffn_down, k = 5632, one thread: ≈ 17 → ≈ 24 GB/s). Panels are multiples of 8
-// columns, so the staged x keeps its order per 8.
-export function matvec_f16_panels(w: usize, rows: i32, panel: i32, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  matvecHalf(false, w, rows, panel, x, y, k, row0, row1);
-}
 export function matvec_bf16_panels(w: usize, rows: i32, panel: i32, x: usize, y: usize, k: i32, row0: i32, row1: i32): void {
-  matvecHalf(true, w, rows, panel, x, y, k, row0, row1);
+  for (let c0 = 0; c0 < k; c0 += panel) {
+    const width = min(panel, k - c0), rb = <usize>width << 1, wp = w + <usize>rows * (<usize>c0 << 1);
+    const xp = x + (<usize>c0 << 2);
+    for (let r = row0; r < row1; r++) panelSum(y, r, c0 == 0, dotBF16(wp + <usize>r * rb, xp, width));
+  }
 }
 
 // ---- matmul: f32 tiles of 2 rows × 4 tokens -----------------------------------------------------

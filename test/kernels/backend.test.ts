@@ -160,8 +160,9 @@ describe('CpuBackend', () => {
       assert.throws(() => pb.view(w, 0, [k]), /view: .* column panels/);
     });
 
-    it('panelColumns must be 0 or a positive multiple of 8', async () => {
-      await assert.rejects(CpuBackend.create({ threads: 1, panelColumns: 12 }), /panelColumns must be 0 or a positive multiple of 8, got 12/);
+    it('panelColumns must be 0 or a multiple of 8 up to 65536', async () => {
+      await assert.rejects(CpuBackend.create({ threads: 1, panelColumns: 12 }), /panelColumns must be 0 or a multiple of 8 up to 65536, got 12/);
+      await assert.rejects(CpuBackend.create({ threads: 1, panelColumns: 65544 }), /got 65544/);
     });
   });
 

@@ -39,6 +39,13 @@ function subnormalScales(dtype: DType, b: Uint8Array): boolean {
   return false;
 }
 
+function panelColumns(opts: CpuBackendOptions): number {
+  const p = opts.panelColumns ?? 2048;
+  // Up to 65536: the panel kernels stage a panel of x in a thread's scratch.
+  if (!(Number.isInteger(p) && p >= 0 && p <= 65536 && p % 8 === 0)) throw new Error(`panelColumns must be 0 or a multiple of 8 up to 65536, got ${p}`);
+  return p;
+}
+
 /** Weight bytes a matrix op's chunk should hold at least (see matrix()). */
 const CHUNK_BYTES = 512 * 1024;
 
@@ -58,7 +65,7 @@ export interface CpuBackendOptions {
   readonly fastActivations?: boolean;
   /**
    * f16 / bf16 matrices with longer rows, loaded as matrixOnly, are stored as column panels of this
-   * many columns (see CpuTensor.panel). Default 2048; a multiple of 8; 0 keeps every matrix in rows.
+   * many columns (see CpuTensor.panel). Default 2048; a multiple of 8 up to 65536; 0 keeps every matrix in rows.
    */
   readonly panelColumns?: number;
 }
@@ -112,13 +119,11 @@ export class CpuBackend implements Backend {
     this.opThreads = pool.threads;
     this.minMatrixBytes = opts.parallelMin?.matrixBytes ?? 1 << 18;
     this.minOpElements = opts.parallelMin?.opElements ?? 1 << 15;
-    this.panelColumns = opts.panelColumns ?? 2048;
-    if (!(Number.isInteger(this.panelColumns) && this.panelColumns >= 0 && this.panelColumns % 8 === 0)) {
-      throw new Error(`panelColumns must be 0 or a positive multiple of 8, got ${opts.panelColumns}`);
-    }
+    this.panelColumns = panelColumns(opts);
   }
 
   static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
+    panelColumns(opts); // checked before any worker starts
     const threads = defaultThreads(opts.threads);
     // The module's static data ends at __heap_base: ask a throwaway instance where that is.
     const probe = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });

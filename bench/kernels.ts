@@ -189,21 +189,21 @@ function tile(b: Uint8Array, filled: number): void {
 /**
  * A [rows, k] weight of valid random values: one block of 128 rows quantised by the tensor layer's
  * reference quantiser, repeated down the matrix (with its scales). Streaming speed does not depend
- * on the values, and quantising 500M values in TypeScript would take minutes.
+ * on the values, and quantising 500M values in TypeScript would take minutes. Loaded as the models
+ * load their matrices (loadWeight, matrixOnly), so it is laid out as theirs are (f16/bf16 column panels).
  */
-function randomWeight(be: CpuBackend, format: WeightFormat, rows: number, k: number): CpuTensor {
+async function randomWeight(be: CpuBackend, format: WeightFormat, rows: number, k: number): Promise<CpuTensor> {
   const block = Math.min(rows, 128);
-  const w = be.allocWeight(format, [rows, k], `bench ${formatName(format)} [${rows}, ${k}]`) as CpuTensor;
   const q = quantize(format, randomValues(block * k, 12345), block, k);
-  const wb = be.bytes(w);
-  wb.set(q.data);
-  tile(wb, q.data.length);
-  if (w.scale && q.scale) {
-    const sb = be.bytes(w.scale.tensor);
-    sb.set(q.scale);
-    tile(sb, q.scale.length);
-  }
-  return w;
+  const name = `bench ${formatName(format)} [${rows}, ${k}]`;
+  const source = {
+    read(what: string, dst: Uint8Array) {
+      const data = what === name ? q.data : q.scale!;
+      dst.set(data);
+      tile(dst, data.length);
+    },
+  };
+  return await be.loadWeight(source, { name, format, shape: [rows, k], scaleName: format.scale ? `${name} scales` : undefined, matrixOnly: true }) as CpuTensor;
 }
 
 interface Result {
@@ -247,7 +247,7 @@ export async function benchKernels(argv: string[]): Promise<number> {
         progress(`[${step}/${steps}] ${fname} ${rows}×${k}: filling`);
         let w: CpuTensor;
         try {
-          w = randomWeight(be, kernel.format, rows, k);
+          w = await randomWeight(be, kernel.format, rows, k);
         } catch (err) {
           progress(`[${step}/${steps}] ${fname} ${rows}×${k}: skipped (${(err as Error).message})`);
           continue;

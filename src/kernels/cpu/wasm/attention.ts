@@ -15,26 +15,7 @@
 // the same.
 
 import { scratchBytes, scratchPtr } from './scratch';
-import { f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
-
-/**
- * e^x of four lanes, x ≤ 0 (scores minus their maximum): Cephes' expf — x = n·ln2 + r with ln2 in
- * two parts, a degree-5 polynomial for e^r on |r| ≤ ln2/2 (about 1 ulp), 2^n added to the exponent
- * bits. Below −87.3 (e^x < 2^−126) the result is 0.
- */
-@inline function exp4(x: v128): v128 {
-  const xc = f32x4.max(x, f32x4.splat(-87.3));
-  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504)));
-  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
-  let p = f32x4.add(f32x4.mul(f32x4.splat(1.9875691500e-4), r), f32x4.splat(1.3981999507e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
-  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
-  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
-  const y = i32x4.add(p, i32x4.shl(i32x4.trunc_sat_f32x4_s(n), 23));
-  return v128.and(y, f32x4.ge(x, f32x4.splat(-87.3)));
-}
+import { exp4, f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
 
 /** Positions per tile: 1 KiB of scores. */
 const TILE: i32 = 256;

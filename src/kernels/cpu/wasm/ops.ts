@@ -4,7 +4,7 @@
 // so the worker pool can split rows between threads exactly as for the matrix kernels.
 // exp/sin/cos come from AssemblyScript's Math (musl ports: correctly rounded to within an ulp).
 
-import { bf16, bf16hi, bf16lo, f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
+import { bf16, bf16hi, bf16lo, exp4, f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
 
 @inline function rowPtr(base: usize, r: i32, d: i32): usize { return base + <usize>r * (<usize>d << 2); }
 
@@ -89,17 +89,37 @@ export function softmax_f32(x: usize, y: usize, d: i32, scale: f32, row0: i32, r
 @inline function silu(v: f32): f32 { return v / (1.0 + Mathf.exp(-v)); }
 
 /** y = x · sigmoid(x). */
+/**
+ * silu of four lanes: v · σ(v) with t = e^−|v| (exp4's argument stays ≤ 0), σ = 1/(1+t) for v ≥ 0
+ * and t/(1+t) below; within a few ulp of the scalar form (the swiglu of a 5632-wide FFN was 25 µs
+ * with a scalar exp per element).
+ */
+@inline function silu4(v: v128): v128 {
+  const t = exp4(f32x4.neg(f32x4.abs(v)));
+  const num = v128.bitselect(f32x4.splat(1), t, f32x4.ge(v, f32x4.splat(0)));
+  return f32x4.div(f32x4.mul(v, num), f32x4.add(f32x4.splat(1), t));
+}
+
 export function silu_f32(x: usize, y: usize, d: i32, row0: i32, row1: i32): void {
-  const end = rowPtr(x, row1, d);
-  for (let p = rowPtr(x, row0, d), q = rowPtr(y, row0, d); p < end; p += 4, q += 4) store<f32>(q, silu(load<f32>(p)));
+  let p = rowPtr(x, row0, d), q = rowPtr(y, row0, d);
+  const end = rowPtr(x, row1, d), end4 = p + ((end - p) & ~15);
+  for (; p < end4; p += 16, q += 16) v128.store(q, silu4(v128.load(p)));
+  for (; p < end; p += 4, q += 4) store<f32>(q, silu(load<f32>(p)));
 }
 
 /** y = silu(min(g, L)) · clamp(u, −L, L); no clamp when L ≤ 0 (DeepSeek-V4 §7.3). */
 export function swiglu_f32(g: usize, u: usize, y: usize, d: i32, limit: f32, row0: i32, row1: i32): void {
-  const o0 = rowPtr(0, row0, d), o1 = rowPtr(0, row1, d);
-  for (let o = o0; o < o1; o += 4) {
+  const o0 = rowPtr(0, row0, d), o1 = rowPtr(0, row1, d), end4 = o0 + ((o1 - o0) & ~15);
+  const hi = f32x4.splat(limit), lo = f32x4.splat(-limit), clamp = limit > 0;
+  let o = o0;
+  for (; o < end4; o += 16) {
+    let gv = v128.load(g + o), uv = v128.load(u + o);
+    if (clamp) { gv = f32x4.min(gv, hi); uv = f32x4.max(f32x4.min(uv, hi), lo); }
+    v128.store(y + o, f32x4.mul(silu4(gv), uv));
+  }
+  for (; o < o1; o += 4) {
     let gv = load<f32>(g + o), uv = load<f32>(u + o);
-    if (limit > 0) { gv = min(gv, limit); uv = max(min(uv, limit), -limit); }
+    if (clamp) { gv = min(gv, limit); uv = max(min(uv, limit), -limit); }
     store<f32>(y + o, silu(gv) * uv);
   }
 }

@@ -41,3 +41,25 @@ const TWO_112: f32 = reinterpret<f32>(0x77800000);
   if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, acc);
   return f32x4.add(acc, f32x4.mul(a, b));
 }
+
+/**
+ * e^x of four lanes, x ≤ 0 (scores minus their maximum): Cephes' expf — x = n·ln2 + r with ln2 in
+ * two parts, a degree-5 polynomial for e^r on |r| ≤ ln2/2 (about 1 ulp), 2^n added to the exponent
+ * bits. Below −87.3 (e^x < 2^−126) the result is 0.
+ */
+@inline export function exp4(x: v128): v128 {
+  // The relaxed max and truncation are single instructions on x86 and equal the strict ones on
+  // these operands (no NaN, no −0 question, n in range).
+  const xc = ASC_FEATURE_RELAXED_SIMD ? f32x4.relaxed_max(x, f32x4.splat(-87.3)) : f32x4.max(x, f32x4.splat(-87.3));
+  const n = f32x4.nearest(f32x4.mul(xc, f32x4.splat(1.44269504)));
+  const r = f32x4.sub(f32x4.sub(xc, f32x4.mul(n, f32x4.splat(0.693359375))), f32x4.mul(n, f32x4.splat(-2.12194440e-4)));
+  let p = f32x4.add(f32x4.mul(f32x4.splat(1.9875691500e-4), r), f32x4.splat(1.3981999507e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(8.3334519073e-3));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(4.1665795894e-2));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
+  p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
+  p = f32x4.add(f32x4.add(f32x4.mul(p, f32x4.mul(r, r)), r), f32x4.splat(1));
+  const ni = ASC_FEATURE_RELAXED_SIMD ? i32x4.relaxed_trunc_f32x4_s(n) : i32x4.trunc_sat_f32x4_s(n);
+  const y = i32x4.add(p, i32x4.shl(ni, 23));
+  return v128.and(y, f32x4.ge(x, f32x4.splat(-87.3)));
+}

@@ -163,9 +163,9 @@ export function matvec_bf16(w: usize, scale: usize, x: usize, y: usize, k: i32, 
 // Column panels (CpuTensor.panel): panel p holds every row's columns [p·panel, p·panel + width),
 // row after row, at w + rows · p·panel halves. A matvec whose x outgrows what L1 keeps beside the
 // streaming weights reads it one panel at a time, while the weights still stream in order
-// (synthetic 1.1B ffn_down, k = 5632, one thread: ≈ 14 → ≈ 19 GB/s). Panels are multiples of 8
-// columns (at most the 65536 a thread's scratch stages at once). Separate from the plain kernels, whose loops
-// V8 compiled with spilled accumulators (80 % of the speed) when they shared one function.
+// (synthetic 1.1B ffn_down, k = 5632, one thread: ≈ 14 → 20–23 GB/s). Panels are multiples of 8
+// columns (at most the 65536 a thread's scratch stages at once). Kept apart from the plain kernels:
+// V8 spilled the plain loop's accumulators when both lived in one function.
 @inline function panelSum(y: usize, r: i32, first: bool, d: f32): void {
   const yr = y + (<usize>r << 2);
   store<f32>(yr, first ? d : load<f32>(yr) + d);

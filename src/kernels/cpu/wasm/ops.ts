@@ -2,7 +2,8 @@
 //
 // Every op works on rows of `d` f32 values and takes the half-open row range [row0, row1) last,
 // so the worker pool can split rows between threads exactly as for the matrix kernels.
-// exp/sin/cos come from AssemblyScript's Math (musl ports: correctly rounded to within an ulp).
+// exp/sin/cos come from AssemblyScript's Math (musl ports: correctly rounded to within an ulp),
+// except silu's four-lane exp (simd.ts exp4, about 1 ulp).
 
 import { bf16, bf16hi, bf16lo, exp4, f16, f16hi, f16lo, f16scale4, fma, hsum } from './simd';
 
@@ -88,7 +89,6 @@ export function softmax_f32(x: usize, y: usize, d: i32, scale: f32, row0: i32, r
 
 @inline function silu(v: f32): f32 { return v / (1.0 + Mathf.exp(-v)); }
 
-/** y = x · sigmoid(x). */
 /**
  * silu of four lanes: v · σ(v) with t = e^−|v| (exp4's argument stays ≤ 0), σ = 1/(1+t) for v ≥ 0
  * and t/(1+t) below; within a few ulp of the scalar form (the swiglu of a 5632-wide FFN was 25 µs
@@ -100,6 +100,7 @@ export function softmax_f32(x: usize, y: usize, d: i32, scale: f32, row0: i32, r
   return f32x4.div(f32x4.mul(v, num), f32x4.add(f32x4.splat(1), t));
 }
 
+/** y = x · sigmoid(x). */
 export function silu_f32(x: usize, y: usize, d: i32, row0: i32, row1: i32): void {
   let p = rowPtr(x, row0, d), q = rowPtr(y, row0, d);
   const end = rowPtr(x, row1, d), end4 = p + ((end - p) & ~15);

@@ -43,7 +43,7 @@ const TWO_112: f32 = reinterpret<f32>(0x77800000);
 }
 
 /**
- * e^x of four lanes, x ≤ 0 (scores minus their maximum): Cephes' expf — x = n·ln2 + r with ln2 in
+ * e^x of four lanes, x ≤ 0 (attention scores minus their maximum, silu's −|v|): Cephes' expf — x = n·ln2 + r with ln2 in
  * two parts, a degree-5 polynomial for e^r on |r| ≤ ln2/2 (about 1 ulp), 2^n added to the exponent
  * bits. Below −87.3 (e^x < 2^−126) the result is 0.
  */
